@@ -1,0 +1,106 @@
+"""`manage.py status TASK [--robot R] [--json]`: a task's skills in training order.
+
+`build_status_rows` and `STATUS_COLUMNS` are the extension points: add a key to each row and a
+column to the list, and both the text and the JSON output carry it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tasks.models import Skill, Task
+
+
+def find_task(name: str, robot: str | None = None) -> Task:
+    """The task called `name` (of `robot`); CommandError if none, or several robots and no robot given."""
+    tasks = list(Task.objects.filter(name=name, **({"robot": robot} if robot else {})).order_by("robot"))
+    if not tasks:
+        where = f" for robot {robot!r}" if robot else ""
+        raise CommandError(f"No task named {name!r}{where}. See: python manage.py list_tasks")
+    if len(tasks) > 1:
+        robots = ", ".join(task.robot for task in tasks)
+        raise CommandError(f"Task {name!r} exists for several robots ({robots}); pass --robot")
+    return tasks[0]
+
+
+def build_status_rows(task: Task) -> list[dict[str, Any]]:
+    """One row per skill: defined skills in training order, then undefined (untrainable) ones."""
+    skills = Skill.objects.filter(task=task).order_by("-defined", "order").only(
+        "name", "level", "is_primitive", "order", "defined"
+    )
+    return [
+        {
+            "name": skill.name,
+            "level": skill.level,
+            "is_primitive": skill.is_primitive,
+            "order": skill.order,
+            "defined": skill.defined,
+        }
+        for skill in skills
+    ]
+
+
+def _kind(row: dict[str, Any]) -> str:
+    if not row["defined"]:
+        return "undefined (cannot be trained)"
+    return "primitive" if row["is_primitive"] else "composite"
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    value: Callable[[dict[str, Any]], str]
+    align: str = "<"
+
+
+STATUS_COLUMNS: list[Column] = [
+    Column("#", lambda row: str(row["order"] + 1) if row["defined"] else "-", ">"),
+    Column("SKILL", lambda row: row["name"]),
+    Column("LEVEL", lambda row: str(row["level"]) if row["defined"] else "-", ">"),
+    Column("KIND", _kind),
+]
+
+
+def format_status(task: Task, rows: list[dict[str, Any]], columns: list[Column] = STATUS_COLUMNS) -> list[str]:
+    """The text output: a header line, one aligned line per row, then the task's import warnings."""
+    lines = [
+        f"{task.name} (robot {task.robot}, {task.backend}): {task.skill_count} skills, "
+        f"{task.levels} levels, root skill {task.root_skill}"
+    ]
+    cells = [[column.value(row) for column in columns] for row in rows]
+    widths = [max([len(column.header), *(len(line[i]) for line in cells)]) for i, column in enumerate(columns)]
+
+    def render(values: list[str]) -> str:
+        return "  ".join(
+            f"{value:{column.align}{width}}" for value, column, width in zip(values, columns, widths, strict=True)
+        ).rstrip()
+
+    lines.append("  " + render([column.header for column in columns]))
+    lines.extend("  " + render(line) for line in cells)
+    if task.warnings:
+        lines.append(f"{len(task.warnings)} import warning{'' if len(task.warnings) == 1 else 's'}:")
+        lines.extend(f"  - {warning}" for warning in task.warnings)
+    return lines
+
+
+class Command(BaseCommand):
+    help = "Show a task's skills in training order, with level and kind (like `genhrl status`)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("task", help="task name (case-sensitive)")
+        parser.add_argument("--robot", help="robot, needed when several robots have a task of that name")
+        parser.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
+
+    def handle(self, *args: Any, task: str, robot: str | None, as_json: bool, **options: Any) -> None:
+        found = find_task(task, robot)
+        rows = build_status_rows(found)
+        if as_json:
+            self.stdout.write(json.dumps({"task": found.name, "robot": found.robot, "skills": rows}, indent=2))
+            return
+        for line in format_status(found, rows):
+            self.stdout.write(line)
