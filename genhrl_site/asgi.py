@@ -2,13 +2,26 @@
 
 Static files are served by Django's ASGI static handler so that `make run` needs no other server;
 a lab deployment behind nginx can serve `STATIC_ROOT` itself and this handler is simply never hit.
+
+The web process's background threads start here, not in an AppConfig, so that management commands
+(`train`, `migrate`, ...) never start them: the SSE relay, which brings progress written by any
+process to this process's viewers, and, unless GENHRL_EMBEDDED_WORKER is off, the embedded worker
+that trains queued sessions.
 """
 
 import os
 
+from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genhrl_site.settings")
 
 application = ASGIStaticFilesHandler(get_asgi_application())
+
+from training.sse import start_relay  # noqa: E402  (needs the apps loaded above)
+from training.worker import start_embedded_worker  # noqa: E402
+
+start_relay()
+if settings.GENHRL_EMBEDDED_WORKER:
+    start_embedded_worker()

@@ -59,6 +59,12 @@ GENHRL_ISAACLAB_ROOT = env_optional_path("GENHRL_ISAACLAB_ROOT")
 GENHRL_ISAACLAB_VERSION = env_choice("GENHRL_ISAACLAB_VERSION", "2", ("2", "3"))
 # Training slots of the embedded in-process worker (sessions trained side by side).
 GENHRL_WORKER_SLOTS = env_int("GENHRL_WORKER_SLOTS", 1, minimum=1, maximum=64)
+# Run queued sessions in a worker thread inside each daphne process (training/worker.py). Turn off
+# when a separate worker process (or only `manage.py train`) does the training.
+GENHRL_EMBEDDED_WORKER = env_bool("GENHRL_EMBEDDED_WORKER", True)
+# How often each daphne process checks the database for progress written by other processes,
+# while someone watches a session (training/sse.py). Half of it is the median added latency.
+GENHRL_RELAY_POLL_MS = env_int("GENHRL_RELAY_POLL_MS", 25, minimum=5, maximum=5000)
 
 INSTALLED_APPS = [
     "daphne",
@@ -71,6 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "django_eventstream",
+    "ninja",  # the JSON API's docs page, served from ninja's own static files (no CDN)
     "tasks",
     "training",
 ]
@@ -139,7 +146,10 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 
-EVENTSTREAM_STORAGE_CLASS = None
+# No EVENTSTREAM_STORAGE_CLASS: events are full snapshots, never replayed. (Setting it to None
+# is not the same: django-eventstream then fails on every send_event.)
+# Who may watch a session's progress stream is decided in one place (training/sse.py).
+EVENTSTREAM_CHANNELMANAGER_CLASS = "training.sse.SessionChannelManager"
 
 LOGGING = {
     "version": 1,

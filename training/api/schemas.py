@@ -1,0 +1,190 @@
+"""The API's shapes, for its OpenAPI document and to check its answers.
+
+The start body is described here but validated by `training.config.TrainingConfig.from_data`, the
+same code as `manage.py train`, so the web and the terminal accept exactly the same options.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ninja import Field, Schema
+from pydantic import ConfigDict
+
+
+class TrainingOptions(Schema):
+    """Training options; every one is optional and takes its default (in brackets) when left out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["embedded", "isaaclab"] | None = Field(
+        None, description="Simulator [the task's backend, else GENHRL_DEFAULT_BACKEND]."
+    )
+    max_time: float | None = Field(None, description="Max time per skill in minutes, fractions allowed [180].")
+    min_success_states: int | None = Field(None, description="Success states a skill needs to complete [50].")
+    num_envs: int | None = Field(
+        None, description="Parallel environments [Isaac Lab 4096 (1024-8192); embedded 512 (16-4096)]."
+    )
+    seed: int | None = Field(None, description="Random seed [42].")
+    new_run: bool | None = Field(None, description="Delete this task's earlier training data first [false].")
+    skip_complete: bool | None = Field(
+        None, description="Skip skills that already have enough success states and a policy [true]."
+    )
+    headless: bool | None = Field(None, description="Run the simulator without a window [true].")
+    video: bool | None = Field(None, description="Record videos while training [false].")
+    video_interval: int | None = Field(None, description="Steps between recorded videos [2000].")
+    video_length: int | None = Field(None, description="Steps per recorded video [200].")
+    min_steps_primitive: int | None = Field(
+        None, description="Frames a primitive skill trains at least [Isaac Lab 10,000,000; embedded 100,000]."
+    )
+    min_steps_composite: int | None = Field(
+        None, description="Frames a composite skill trains at least [Isaac Lab 2,000,000; embedded 50,000]."
+    )
+    max_frames: int | None = Field(
+        None, description="Hard cap on frames per skill, for benchmarks and tests [none]."
+    )
+
+
+class SessionUrls(Schema):
+    status: str
+    progress: str = Field(description="The session's `text/event-stream`.")
+    cancel: str
+    page: str = Field(description="The page a person opens to watch the session.")
+
+
+class SkillProgress(Schema):
+    id: int | None = Field(description="The skill run; null before the session is planned.")
+    name: str
+    skill_id: int
+    order: int
+    level: int
+    kind: Literal["primitive", "composite"]
+    status: str
+    progress: float = Field(description="0-1.")
+    attempt: int | None
+    success_states: int
+    min_success_states: int
+    start_states: int
+    frames: int
+    min_frames: int
+    epochs: int
+    fps: float | None
+    best_reward: float | None
+    last_reward: float | None
+    success_rate: float | None
+    elapsed_s: float
+    started_at: str | None
+    finished_at: str | None
+    exit_code: int | None
+    stop_reason: str
+    error: str
+    source_time: float | None
+
+
+class SessionTotals(Schema):
+    total: int
+    completed: int = Field(description="Trained or skipped (already had enough success states).")
+    pending: int
+    training: int
+    failed: int
+    cancelled: int
+
+
+class ProgressSnapshot(Schema):
+    """The whole state of a session: the status answer's `session` and every SSE `progress` event."""
+
+    session_id: int
+    task: str
+    robot: str
+    backend: str
+    status: Literal["queued", "running", "cancelling", "completed", "failed", "cancelled", "interrupted"]
+    stage: Literal["initializing", "planning", "training", "complete"]
+    active: bool
+    terminal: bool
+    progress: float = Field(description="0-1 over every planned skill.")
+    current_skill: str | None
+    skills: list[SkillProgress]
+    totals: SessionTotals
+    elapsed_s: float
+    eta_s: float | None = Field(description="Rough seconds left; null while there is nothing to go on.")
+    error: str
+    source_time: float | None = Field(
+        description="Trainer wall-clock time (epoch seconds) of the record behind this state."
+    )
+    snapshot_time: float = Field(description="Server wall-clock time (epoch seconds) this was read.")
+    queue_position: int | None = Field(description="1 = next to start; null unless queued.")
+    cancel_requested: bool
+    owner: str | None
+    worker: str
+    config: dict[str, Any]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    heartbeat_at: str | None
+    urls: SessionUrls
+
+
+class SkillStatus(Schema):
+    name: str
+    skill_id: int
+    order: int
+    level: int
+    kind: Literal["primitive", "composite"]
+    defined: bool = Field(description="False for a sub-skill that is named but never defined.")
+    status: str
+    success_states: int
+    min_success_states: int
+    has_policy: bool
+    last_run_at: str | None
+    last_result: str | None
+    last_error: str
+    last_session_id: int | None
+
+
+class StatusTotals(Schema):
+    total: int = Field(description="Skills that can be trained.")
+    completed: int
+    pending: int
+
+
+class SessionSummary(Schema):
+    session_id: int
+    status: str
+    created_at: str
+    finished_at: str | None
+    error: str
+    urls: SessionUrls
+
+
+class TaskStatus(Schema):
+    task: str
+    robot: str
+    backend: str
+    training: bool = Field(description="True while a session is queued, running or cancelling.")
+    session: ProgressSnapshot | None = Field(description="The active session, if any.")
+    last_session: SessionSummary | None = Field(description="The newest session, active or not.")
+    skills: list[SkillStatus]
+    totals: StatusTotals
+
+
+class Started(Schema):
+    session_id: int
+    status: str
+    queue_position: int | None
+    urls: SessionUrls
+
+
+class Problem(Schema):
+    detail: str
+
+
+class FieldProblems(Schema):
+    detail: str
+    errors: dict[str, list[str]] = Field(description="Messages by option name.")
+
+
+class AlreadyTraining(Schema):
+    detail: str
+    session_id: int | None
+    status: str | None
+    urls: SessionUrls | None

@@ -1,0 +1,246 @@
+"""The training API: status, start, cancel and the live progress stream of a task.
+
+Paths follow the product spec (`/api/tasks/{task_name}/training/...`). `robot` may be left out
+when only one robot has a task of that name; task names are case-sensitive (GenHRL has case
+twins). Each view reads: access helper (404/403), validate, call a verb of `training.services`,
+answer. The OpenAPI document is `/api/openapi.json`, its page `/api/docs`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from ninja import NinjaAPI, Status
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from tasks.models import Task
+from training import services
+from training.api import schemas
+from training.api.auth import api_auth
+from training.api.snapshots import progress_snapshot, session_urls, task_status
+from training.config import ConfigError, TrainingConfig
+from training.models import TrainingSession
+from training.sse import can_watch, progress_events, relay
+
+api = NinjaAPI(
+    title="GenHRL Portal API",
+    version="1",
+    description=(
+        "Train GenHRL skill hierarchies from scripts and pages. Authenticate with "
+        "`Authorization: Bearer <token>` (`manage.py create_api_token USER`) or, from a browser, "
+        "the session cookie plus the `X-CSRFToken` header on POST."
+    ),
+    auth=api_auth(),
+    urls_namespace="api",
+)
+
+START_BODY = {
+    "required": False,
+    "content": {"application/json": {"schema": schemas.TrainingOptions.model_json_schema()}},
+}
+STREAM_RESPONSE = {
+    200: {
+        "description": (
+            "`text/event-stream`. The current state at once as event `progress`, then one `progress` "
+            "per change; each `data` is a JSON ProgressSnapshot. A session that ended sends its last "
+            "`progress`, then `done` (`{session_id, status, error}`), and the stream closes."
+        ),
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+# -- errors ---------------------------------------------------------------------------------------
+class BadParameters(ValueError):
+    """A query parameter that cannot be used; `errors` maps it to its messages (answered 400)."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__(str(errors))
+
+
+@api.exception_handler(BadParameters)
+def _bad_query(request: HttpRequest, exc: BadParameters) -> HttpResponse:
+    return api.create_response(request, {"detail": "invalid request", "errors": exc.errors}, status=400)
+
+
+@api.exception_handler(ConfigError)
+def _bad_options(request: HttpRequest, exc: ConfigError) -> HttpResponse:
+    return api.create_response(request, {"detail": "invalid training options", "errors": exc.errors}, status=400)
+
+
+@api.exception_handler(NinjaValidationError)
+def _bad_parameters(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    # Same 400 shape as bad options, rather than ninja's 422 list of pydantic errors.
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors:
+        field = str(error.get("loc", ["request"])[-1])
+        errors.setdefault(field, []).append(str(error.get("msg", "invalid")))
+    return api.create_response(request, {"detail": "invalid request", "errors": errors}, status=400)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    detail = str(exc) if str(exc) != "Unauthorized" else "authentication required: a Bearer token or a session"
+    response = api.create_response(request, {"detail": detail}, status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="genhrl"'
+    return response
+
+
+# -- access helpers -------------------------------------------------------------------------------
+def _get_task(task_name: str, robot: str | None) -> Task:
+    """The task by exact (case-sensitive) name; 404 if none, 400 if `robot` is needed to choose."""
+    tasks = Task.objects.filter(name=task_name)
+    if robot:
+        tasks = tasks.filter(robot=robot)
+    found = list(tasks[:20])
+    if not found:
+        where = f" for robot {robot}" if robot else ""
+        raise HttpError(404, f"no task named {task_name!r}{where}")
+    if len(found) > 1:
+        robots = ", ".join(sorted(t.robot for t in found))
+        raise BadParameters({"robot": [f"task {task_name!r} exists for several robots ({robots}): choose one"]})
+    return found[0]
+
+
+def _get_session_for_user(request: HttpRequest, task: Task, session_id: int) -> TrainingSession:
+    """One of the task's sessions that this user may watch; 404 if not the task's, 403 if not allowed."""
+    session = (
+        TrainingSession.objects.select_related("task", "owner", "current_skill")
+        .filter(pk=session_id, task=task)
+        .first()
+    )
+    if session is None:
+        raise HttpError(404, f"task {task.name!r} has no session {session_id}")
+    if not can_watch(request.user, session.pk):
+        raise HttpError(403, "you may not watch this session")
+    return session
+
+
+def _get_active_session_to_cancel(request: HttpRequest, task: Task) -> TrainingSession:
+    """The task's active session if this user may stop it (its owner, or staff); 404 if none."""
+    session = services.active_session(task)
+    if session is None:
+        raise HttpError(404, f"task {task.name!r} has no queued or running session")
+    user: Any = request.user
+    if not (user.is_staff or (session.owner_id is not None and session.owner_id == user.pk)):
+        raise HttpError(403, "only the session's owner or staff may cancel it")
+    return session
+
+
+def _options(request: HttpRequest) -> dict[str, Any]:
+    """The start body as a dict; an empty body means every default."""
+    if not request.body.strip():
+        return {}
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigError({"body": ["must be a JSON object of training options"]}) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError({"body": ["must be a JSON object of training options"]})
+    return data
+
+
+def _worker_notify() -> None:
+    from training.worker import embedded_worker
+
+    embedded_worker.notify()
+
+
+# -- operations -----------------------------------------------------------------------------------
+@api.get(
+    "/tasks/{task_name}/training/status",
+    response={200: schemas.TaskStatus, 400: schemas.FieldProblems, 401: schemas.Problem, 404: schemas.Problem},
+    url_name="training_status",
+    operation_id="training_status",
+    summary="Training status of a task",
+)
+def training_status(request: HttpRequest, task_name: str, robot: str | None = None) -> Any:
+    """The active session (if any), every skill's status and success states, and totals."""
+    return task_status(_get_task(task_name, robot))
+
+
+@api.post(
+    "/tasks/{task_name}/training/start",
+    response={
+        201: schemas.Started,
+        400: schemas.FieldProblems,
+        401: schemas.Problem,
+        403: schemas.Problem,
+        404: schemas.Problem,
+        409: schemas.AlreadyTraining,
+    },
+    url_name="training_start",
+    operation_id="training_start",
+    summary="Start training a task",
+    openapi_extra={"requestBody": START_BODY},
+)
+def training_start(request: HttpRequest, task_name: str, robot: str | None = None) -> Any:
+    """Queue a session with the options in the JSON body (the same checks as `manage.py train`).
+
+    409 if the task already has a queued, running or cancelling session.
+    """
+    task = _get_task(task_name, robot)
+    config = TrainingConfig.from_data(_options(request), task=task)
+    try:
+        session = services.start_session(task, config, owner=request.user)
+    except services.SessionAlreadyActive as exc:
+        other = exc.session
+        return Status(409, {
+            "detail": str(exc),
+            "session_id": other.pk if other else None,
+            "status": other.status if other else None,
+            "urls": session_urls(other) if other else None,
+        })
+    _worker_notify()
+    snapshot = progress_snapshot(session.pk)
+    return Status(201, {
+        "session_id": session.pk,
+        "status": snapshot["status"],
+        "queue_position": snapshot["queue_position"],
+        "urls": snapshot["urls"],
+    })
+
+
+@api.post(
+    "/tasks/{task_name}/training/cancel",
+    response={200: schemas.ProgressSnapshot, 400: schemas.FieldProblems, 401: schemas.Problem,
+              403: schemas.Problem, 404: schemas.Problem},
+    url_name="training_cancel",
+    operation_id="training_cancel",
+    summary="Cancel the task's active session",
+)
+def training_cancel(request: HttpRequest, task_name: str, robot: str | None = None) -> Any:
+    """Ask the active session to stop: a queued one ends at once, a running one becomes `cancelling`.
+
+    The trainer is stopped gracefully and keeps the success states it collected.
+    """
+    session = _get_active_session_to_cancel(request, _get_task(task_name, robot))
+    session = services.request_cancel(session, actor=services.actor_for(request.user))
+    relay.wake(session.pk)
+    return progress_snapshot(session.pk)
+
+
+@api.get(
+    "/tasks/{task_name}/training/progress/{int:session_id}",
+    response={400: schemas.FieldProblems, 401: schemas.Problem, 403: schemas.Problem, 404: schemas.Problem},
+    url_name="training_progress",
+    operation_id="training_progress",
+    summary="Live progress of a session (Server-Sent Events)",
+    openapi_extra={"responses": STREAM_RESPONSE},
+)
+def training_progress(request: HttpRequest, task_name: str, session_id: int, robot: str | None = None) -> Any:
+    """`text/event-stream` of the session's snapshots, live from whichever process trains it."""
+    session = _get_session_for_user(request, _get_task(task_name, robot), session_id)
+    response = StreamingHttpResponse(
+        progress_events(session.pk, request.user.pk), content_type="text/event-stream"
+    )
+    # Proxies must neither cache nor buffer a live stream.
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

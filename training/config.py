@@ -1,0 +1,195 @@
+"""A training session's configuration and its validation, shared by `manage.py train` and the web.
+
+One function (`TrainingConfig.from_data`) turns untrusted input (command-line options, a JSON
+body, a form) into a checked, immutable `TrainingConfig`, or raises `ConfigError` whose `errors`
+map each field to its messages, so the CLI prints them and the API answers 400 with them. Nothing
+is started before this has passed.
+
+Steps are environment frames (one step of one environment), as in the trainer's `min_frames`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from tasks.models import Task
+
+BACKENDS = ("embedded", "isaaclab")
+
+# (default, minimum, maximum) parallel environments per backend. Isaac Lab: the product spec's
+# 1024-8192 on a GPU. Embedded: the CPU simulator pays ~0.35 ms of dispatch per batched step, so
+# a few hundred envs keep PPO updates frequent (isaaclab-and-rlgames.md §2.3); the floor is low so
+# that tests and laptops can train with tiny batches.
+NUM_ENVS = {
+    "isaaclab": (4096, 1024, 8192),
+    "embedded": (512, 16, 4096),
+}
+# Frames a skill trains at least before it may stop on reaching its success states. A composite
+# is cheaper per decision and learns over frozen sub-skills, so it needs fewer.
+MIN_STEPS = {
+    "isaaclab": {"primitive": 10_000_000, "composite": 2_000_000},
+    "embedded": {"primitive": 100_000, "composite": 50_000},
+}
+MAX_TIME_LIMIT = 7 * 24 * 60  # minutes; a week is beyond any sane per-skill budget
+
+
+class ConfigError(ValueError):
+    """Invalid training options; `errors` maps each field name to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__(
+            "; ".join(f"{field}: {msg}" for field, msgs in errors.items() for msg in msgs)
+        )
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    backend: str = "embedded"
+    max_time: float = 180.0  # minutes per skill; fractions allowed (tests use seconds)
+    min_success_states: int = 50
+    num_envs: int = 512
+    seed: int = 42
+    new_run: bool = False
+    skip_complete: bool = True
+    headless: bool = True
+    video: bool = False
+    video_interval: int = 2000
+    video_length: int = 200
+    min_steps_primitive: int = 100_000
+    min_steps_composite: int = 50_000
+    # Hard cap on frames per skill; not a product option: benchmarks and tests use it to make a
+    # run a fixed amount of work.
+    max_frames: int | None = None
+
+    @property
+    def max_time_seconds(self) -> float:
+        return self.max_time * 60.0
+
+    def min_steps(self, is_primitive: bool) -> int:
+        return self.min_steps_primitive if is_primitive else self.min_steps_composite
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TrainingConfig:
+        """Rebuild a config stored by `to_json` (a session's `config`); unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def with_changes(self, **changes: Any) -> TrainingConfig:
+        return replace(self, **changes)
+
+    @classmethod
+    def defaults(cls, backend: str) -> TrainingConfig:
+        num_envs = NUM_ENVS[backend][0]
+        steps = MIN_STEPS[backend]
+        return cls(
+            backend=backend,
+            num_envs=num_envs,
+            min_steps_primitive=steps["primitive"],
+            min_steps_composite=steps["composite"],
+        )
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], *, task: Task | None = None) -> TrainingConfig:
+        """Validate untrusted options; missing ones take their defaults.
+
+        The backend is the one asked for, else the task's, else GENHRL_DEFAULT_BACKEND; the
+        defaults and ranges of `num_envs` and the minimum steps depend on it. `None` values count
+        as missing, so a CLI option that was not given can be passed through as `None`.
+        """
+        errors: dict[str, list[str]] = {}
+        given = {k: v for k, v in data.items() if v is not None}
+        known = {f.name for f in fields(cls)}
+        for key in sorted(set(given) - known):
+            errors.setdefault(key, []).append("unknown option")
+
+        backend = given.get("backend") or (task.backend if task is not None else None)
+        backend = backend or settings.GENHRL_DEFAULT_BACKEND
+        if backend not in BACKENDS:
+            errors.setdefault("backend", []).append(f"must be one of {', '.join(BACKENDS)}")
+            backend = settings.GENHRL_DEFAULT_BACKEND
+        base = cls.defaults(backend)
+        values: dict[str, Any] = {"backend": backend}
+
+        def take(name: str, parse: Any, *args: Any) -> None:
+            if name not in given:
+                return
+            try:
+                values[name] = parse(given[name], *args)
+            except ValueError as exc:
+                errors.setdefault(name, []).append(str(exc))
+
+        _, envs_min, envs_max = NUM_ENVS[backend]
+        take("max_time", _number, 0.0, float(MAX_TIME_LIMIT), False)
+        take("min_success_states", _integer, 1, 10_000_000)
+        take("num_envs", _integer, envs_min, envs_max)
+        take("seed", _integer, 0, 2**32 - 1)
+        take("video_interval", _integer, 1, 10_000_000)
+        take("video_length", _integer, 1, 100_000)
+        take("min_steps_primitive", _integer, 0, 10**12)
+        take("min_steps_composite", _integer, 0, 10**12)
+        take("max_frames", _integer, 1, 10**12)
+        for flag in ("new_run", "skip_complete", "headless", "video"):
+            take(flag, _boolean)
+        if "num_envs" in errors and backend == "isaaclab":
+            errors["num_envs"].append("the Isaac Lab range is 1024-8192")
+        if errors:
+            raise ConfigError(errors)
+        return replace(base, **values)
+
+
+def _integer(value: Any, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        value = int(value)
+    elif isinstance(value, str):
+        try:
+            value = int(value.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+    elif not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"must be between {minimum} and {maximum}")
+    return value
+
+
+def _number(value: Any, minimum: float, maximum: float, inclusive_min: bool) -> float:
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError("must be a number") from None
+    if not math.isfinite(number):
+        raise ValueError("must be a finite number")
+    too_small = number < minimum if inclusive_min else number <= minimum
+    if too_small or number > maximum:
+        raise ValueError(f"must be more than {minimum:g} and at most {maximum:g}")
+    return number
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError("must be true or false")

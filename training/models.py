@@ -1,0 +1,414 @@
+"""Training sessions, their skill runs, and everything a run reports.
+
+A session trains one task's skills in order, one trainer subprocess per skill (`SkillRun`). The
+database is the source of truth for every viewer: the supervisor writes what it learns as it
+happens, and each status change is also a `SessionEvent` row, which is the history and the audit
+log (who cancelled, what `--new-run` deleted).
+
+Status changes go through `transition_to`, which refuses moves the state machine does not allow
+and applies the change with a conditional UPDATE, so two processes (the worker finishing a run and
+the web cancelling it) cannot both win.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from tasks.models import Skill, Task
+
+
+class IllegalTransition(ValueError):
+    """A status change the state machine does not allow, or one that lost a race."""
+
+
+class SessionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    CANCELLING = "cancelling", "Cancelling"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    INTERRUPTED = "interrupted", "Interrupted"
+
+    @classmethod
+    def active(cls) -> frozenset[str]:
+        return _SESSION_ACTIVE
+
+    @classmethod
+    def terminal(cls) -> frozenset[str]:
+        return _SESSION_TERMINAL
+
+
+_SESSION_ACTIVE = frozenset({SessionStatus.QUEUED, SessionStatus.RUNNING, SessionStatus.CANCELLING})
+_SESSION_TERMINAL = frozenset(
+    {SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED, SessionStatus.INTERRUPTED}
+)
+# Interrupted: the worker stopped heartbeating (crashed, host lost); any active state can end so.
+SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
+    SessionStatus.QUEUED: frozenset(
+        {SessionStatus.RUNNING, SessionStatus.CANCELLED, SessionStatus.FAILED, SessionStatus.INTERRUPTED}
+    ),
+    SessionStatus.RUNNING: frozenset(
+        {SessionStatus.CANCELLING, SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.INTERRUPTED}
+    ),
+    # A cancel that arrives as the last skill completes may still end `completed` or `failed`.
+    SessionStatus.CANCELLING: frozenset(
+        {SessionStatus.CANCELLED, SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.INTERRUPTED}
+    ),
+    SessionStatus.COMPLETED: frozenset(),
+    SessionStatus.FAILED: frozenset(),
+    SessionStatus.CANCELLED: frozenset(),
+    SessionStatus.INTERRUPTED: frozenset(),
+}
+
+
+class Stage(models.TextChoices):
+    INITIALIZING = "initializing", "Initializing"
+    PLANNING = "planning", "Planning"
+    TRAINING = "training", "Training"
+    COMPLETE = "complete", "Complete"
+
+
+STAGE_ORDER = [Stage.INITIALIZING, Stage.PLANNING, Stage.TRAINING, Stage.COMPLETE]
+
+
+class SkillStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    TRAINING = "training", "Training"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Cancelled"
+
+    @classmethod
+    def active(cls) -> frozenset[str]:
+        return _SKILL_ACTIVE
+
+    @classmethod
+    def terminal(cls) -> frozenset[str]:
+        return _SKILL_TERMINAL
+
+    @classmethod
+    def done(cls) -> frozenset[str]:
+        """Statuses that count as done for the session: skipped means already trained."""
+        return _SKILL_DONE
+
+
+_SKILL_ACTIVE = frozenset({SkillStatus.PENDING, SkillStatus.TRAINING})
+_SKILL_TERMINAL = frozenset(
+    {SkillStatus.COMPLETED, SkillStatus.FAILED, SkillStatus.SKIPPED, SkillStatus.CANCELLED}
+)
+_SKILL_DONE = frozenset({SkillStatus.COMPLETED, SkillStatus.SKIPPED})
+SKILL_TRANSITIONS: dict[str, frozenset[str]] = {
+    # A pending skill fails without training when its session fails before reaching it.
+    SkillStatus.PENDING: frozenset(
+        {SkillStatus.TRAINING, SkillStatus.SKIPPED, SkillStatus.CANCELLED, SkillStatus.FAILED}
+    ),
+    SkillStatus.TRAINING: frozenset({SkillStatus.COMPLETED, SkillStatus.FAILED, SkillStatus.CANCELLED}),
+    SkillStatus.COMPLETED: frozenset(),
+    SkillStatus.FAILED: frozenset(),
+    SkillStatus.SKIPPED: frozenset(),
+    SkillStatus.CANCELLED: frozenset(),
+}
+
+# Bootstrap-style colour names for badges, one per status (the web templates use these).
+STATUS_COLORS: dict[str, str] = {
+    "queued": "secondary",
+    "pending": "secondary",
+    "running": "primary",
+    "training": "primary",
+    "cancelling": "warning",
+    "completed": "success",
+    "skipped": "info",
+    "failed": "danger",
+    "cancelled": "dark",
+    "interrupted": "warning",
+}
+
+
+def _apply_transition(
+    obj: models.Model,
+    allowed: dict[str, frozenset[str]],
+    to: str,
+    fields: dict[str, Any],
+) -> str:
+    """Move `obj.status` to `to` with a conditional UPDATE; return the previous status."""
+    current: str = obj.status  # type: ignore[attr-defined]
+    if to not in allowed[current]:
+        raise IllegalTransition(f"{type(obj).__name__} {obj.pk}: {current} -> {to} is not allowed")
+    changes = {"status": to, **fields}
+    if hasattr(obj, "updated_at"):
+        changes["updated_at"] = timezone.now()
+    updated = type(obj)._default_manager.filter(pk=obj.pk, status=current).update(**changes)
+    if not updated:
+        obj.refresh_from_db(fields=["status"])
+        raise IllegalTransition(
+            f"{type(obj).__name__} {obj.pk} is now {obj.status}, no longer {current}"  # type: ignore[attr-defined]
+        )
+    for name, value in changes.items():
+        setattr(obj, name, value)
+    return current
+
+
+class TrainingSession(models.Model):
+    """One request to train a task's skills, from the CLI or the web; the unit a worker claims."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="training_sessions")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="training_sessions",
+    )
+    # A validated `training.config.TrainingConfig`, as `to_json()`.
+    config = models.JSONField(default=dict)
+    backend = models.CharField(max_length=20, choices=Task.Backend.choices)
+    status = models.CharField(max_length=20, choices=SessionStatus.choices, default=SessionStatus.QUEUED)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.INITIALIZING)
+    current_skill = models.ForeignKey(
+        Skill, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched on every write by the supervisor; changes that a poller or relay can key on.
+    updated_at = models.DateTimeField(default=timezone.now)
+    # The supervising worker's lease: a stale heartbeat means the worker is gone.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker_id = models.CharField(max_length=200, blank=True)
+    # Process group of the trainer running now (its leader's pid), for operators; null between skills.
+    pid = models.IntegerField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_by = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    # Trainer wall-clock time (epoch seconds) of the last record applied: end-to-end latency probe.
+    source_time = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Concurrent starts (two tabs, CLI and web) must give exactly one winner.
+            models.UniqueConstraint(
+                fields=["task"],
+                condition=Q(status__in=sorted(_SESSION_ACTIVE)),
+                name="training_one_active_session_per_task",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["task", "-created_at"]),
+            # Workers look for queued sessions; the reaper for stale running ones.
+            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["-updated_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.task} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in _SESSION_ACTIVE
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in _SESSION_TERMINAL
+
+    @property
+    def color(self) -> str:
+        return STATUS_COLORS[self.status]
+
+    def training_config(self) -> Any:
+        from training.config import TrainingConfig
+
+        return TrainingConfig.from_json(self.config)
+
+    def transition_to(self, to: str, *, actor: str, message: str = "", **fields: Any) -> None:
+        """Change status (refusing illegal moves and lost races) and record the change as an event."""
+        now = timezone.now()
+        if to == SessionStatus.RUNNING and self.started_at is None:
+            fields.setdefault("started_at", now)
+        if to in _SESSION_TERMINAL:
+            fields.setdefault("finished_at", now)
+            fields.setdefault("pid", None)
+        with transaction.atomic():
+            previous = _apply_transition(self, SESSION_TRANSITIONS, to, fields)
+            SessionEvent.objects.create(
+                session=self, kind=SessionEvent.Kind.STATUS, from_state=previous, to_state=to,
+                message=message, actor=actor,
+            )
+
+    def set_stage(self, stage: str, *, actor: str, message: str = "") -> None:
+        """Advance the stage (never backwards) and record it."""
+        if STAGE_ORDER.index(stage) < STAGE_ORDER.index(self.stage):
+            raise IllegalTransition(f"stage {self.stage} -> {stage} goes backwards")
+        if stage == self.stage:
+            return
+        with transaction.atomic():
+            TrainingSession.objects.filter(pk=self.pk).update(stage=stage, updated_at=timezone.now())
+            SessionEvent.objects.create(
+                session=self, kind=SessionEvent.Kind.STAGE, from_state=self.stage, to_state=stage,
+                message=message, actor=actor,
+            )
+        self.stage = stage
+
+
+class SkillRun(models.Model):
+    """One skill within a session: planned at the start, then trained, skipped or cancelled."""
+
+    session = models.ForeignKey(TrainingSession, on_delete=models.CASCADE, related_name="skill_runs")
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="runs")
+    order = models.PositiveIntegerField(help_text="Position in this session's training order.")
+    status = models.CharField(max_length=20, choices=SkillStatus.choices, default=SkillStatus.PENDING)
+    # 1 for the first run of this skill that ever trained, across all sessions of the task.
+    attempt = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    elapsed_seconds = models.FloatField(default=0.0)
+    # The trainer's pid (= its process group); kept after the end for the record.
+    pid = models.IntegerField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    # Success states in the skill's folder (all runs), as last reported or counted on disk.
+    success_states = models.PositiveIntegerField(default=0)
+    min_success_states = models.PositiveIntegerField(default=0)
+    start_states = models.PositiveIntegerField(default=0, help_text="Start states the trainer loaded.")
+    start_states_from = models.ForeignKey(
+        Skill, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The previous sibling in execution order whose success states this run starts from.",
+    )
+    min_frames = models.BigIntegerField(default=0)
+    frames = models.BigIntegerField(default=0)
+    epochs = models.PositiveIntegerField(default=0)
+    fps = models.FloatField(null=True, blank=True)
+    best_reward = models.FloatField(null=True, blank=True)
+    last_reward = models.FloatField(null=True, blank=True)
+    success_rate = models.FloatField(null=True, blank=True)
+    run_dir = models.CharField(max_length=1000, blank=True)
+    # Why the run ended: target_reached, time_limit, cancelled, crashed, skipped ...
+    stop_reason = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True)
+    # The last lines of output (the full log is `run_dir/trainer.log`); kept after LogLine pruning.
+    log_excerpt = models.TextField(blank=True)
+    log_line_count = models.PositiveIntegerField(default=0)
+    source_time = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "skill"], name="training_skillrun_unique_session_skill"),
+        ]
+        indexes = [models.Index(fields=["skill", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.skill.name} in session {self.session_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in _SKILL_ACTIVE
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in _SKILL_TERMINAL
+
+    @property
+    def color(self) -> str:
+        return STATUS_COLORS[self.status]
+
+    def transition_to(self, to: str, *, actor: str, message: str = "", **fields: Any) -> None:
+        """Change status (refusing illegal moves) and record the change as a session event."""
+        now = timezone.now()
+        if to == SkillStatus.TRAINING:
+            fields.setdefault("started_at", now)
+        if to in _SKILL_TERMINAL:
+            fields.setdefault("finished_at", now)
+            started = fields.get("started_at", self.started_at)
+            if started is not None:
+                fields.setdefault("elapsed_seconds", (now - started).total_seconds())
+        with transaction.atomic():
+            previous = _apply_transition(self, SKILL_TRANSITIONS, to, fields)
+            SessionEvent.objects.create(
+                session_id=self.session_id, skill_run=self, kind=SessionEvent.Kind.SKILL_STATUS,
+                from_state=previous, to_state=to, message=message, actor=actor,
+            )
+
+
+class MetricPoint(models.Model):
+    """One scalar of a skill run's curve (tag such as `mean_reward`) at a frame count."""
+
+    skill_run = models.ForeignKey(SkillRun, on_delete=models.CASCADE, related_name="metric_points")
+    tag = models.CharField(max_length=100)
+    step = models.BigIntegerField(help_text="Frames trained when the value was measured.")
+    value = models.FloatField()
+    time = models.DateTimeField()
+
+    class Meta:
+        ordering = ["skill_run", "tag", "step"]
+        indexes = [models.Index(fields=["skill_run", "tag", "step"])]
+
+    def __str__(self) -> str:
+        return f"{self.tag}@{self.step}={self.value:g}"
+
+
+class LogLine(models.Model):
+    """A line of a trainer's output. Only a recent tail is kept per run; `seq` numbers every line.
+
+    The full output is in the run folder's `trainer.log`. Under a flood of output the supervisor
+    stores the newest lines and skips the rest (their `seq` numbers are the gap), so the database
+    never falls behind the trainer.
+    """
+
+    class Stream(models.TextChoices):
+        STDOUT = "stdout", "stdout"
+        STDERR = "stderr", "stderr"
+        SYSTEM = "system", "supervisor"
+
+    skill_run = models.ForeignKey(SkillRun, on_delete=models.CASCADE, related_name="log_lines")
+    seq = models.PositiveIntegerField()
+    stream = models.CharField(max_length=10, choices=Stream.choices)
+    text = models.TextField()
+    time = models.DateTimeField()
+
+    class Meta:
+        ordering = ["skill_run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["skill_run", "seq"], name="training_logline_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.stream}: {self.text[:80]}"
+
+
+class SessionEvent(models.Model):
+    """A change in a session's life: status, stage, skill status, cancel request, deletion, warning."""
+
+    class Kind(models.TextChoices):
+        STATUS = "status", "Session status"
+        STAGE = "stage", "Stage"
+        SKILL_STATUS = "skill_status", "Skill status"
+        CANCEL_REQUESTED = "cancel_requested", "Cancel requested"
+        ARTIFACTS_DELETED = "artifacts_deleted", "Artifacts deleted"
+        WARNING = "warning", "Warning"
+        NOTE = "note", "Note"
+
+    session = models.ForeignKey(TrainingSession, on_delete=models.CASCADE, related_name="events")
+    skill_run = models.ForeignKey(
+        SkillRun, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    from_state = models.CharField(max_length=20, blank=True)
+    to_state = models.CharField(max_length=20, blank=True)
+    message = models.TextField(blank=True)
+    # Who caused it: "user:<username>", "cli:<login>", "worker:<id>", "system".
+    actor = models.CharField(max_length=200)
+    time = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["time", "pk"]
+        indexes = [models.Index(fields=["session", "time"])]
+
+    def __str__(self) -> str:
+        change = f"{self.from_state} -> {self.to_state}" if self.to_state else self.message[:60]
+        return f"{self.kind}: {change}"
+
+
+from training.tokens import ApiToken  # noqa: E402, F401  (defined beside its helpers; registered here)

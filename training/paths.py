@@ -1,0 +1,130 @@
+"""Where a task's training artifacts live on disk (layout: docs/ARCHITECTURE.md).
+
+```
+GENHRL_RUNS_DIR/<robot>/<task>/skills/<skill_pk>-<skill>/
+    success_states/   policy/   runs/<skillrun_pk>/
+```
+
+The importer already validates robot, task and skill names, but every path here is built from
+names that came from LLM-written files and user input, so each name is checked again and every
+result is checked to stay inside GENHRL_RUNS_DIR (defence in depth: one missed check elsewhere must
+not let `--new-run` delete someone else's files).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from training.trainer.success import count_states
+
+if TYPE_CHECKING:
+    from tasks.models import Skill, Task
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+
+
+class UnsafePathError(ValueError):
+    """A name or path that must not be used to build a training path."""
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Return `name` if it is safe as one path component, else raise UnsafePathError."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in {".", ".."} or ".." in name:
+        raise UnsafePathError(f"unsafe {what} for a training path: {name!r}")
+    return name
+
+
+def runs_root() -> Path:
+    return Path(settings.GENHRL_RUNS_DIR).resolve()
+
+
+def _inside_runs_root(path: Path) -> Path:
+    root = runs_root()
+    resolved = path.resolve()
+    if resolved == root or not resolved.is_relative_to(root):
+        raise UnsafePathError(f"{path} is not inside the training folder {root}")
+    return path
+
+
+def task_dir(task: Task) -> Path:
+    """`<runs>/<robot>/<task>/`: everything this task's training ever wrote, and nothing else."""
+    return _inside_runs_root(runs_root() / check_name(task.robot, "robot") / check_name(task.name, "task"))
+
+
+def skill_dir(skill: Skill) -> Path:
+    # The pk keeps case twins (Walk_to_X / walk_to_X) apart on case-insensitive filesystems.
+    folder = f"{int(skill.pk)}-{check_name(skill.name, 'skill')}"
+    return _inside_runs_root(task_dir(skill.task) / "skills" / folder)
+
+
+def success_dir(skill: Skill) -> Path:
+    return skill_dir(skill) / "success_states"
+
+
+def policy_dir(skill: Skill) -> Path:
+    return skill_dir(skill) / "policy"
+
+
+def run_dir(skill: Skill, skill_run_pk: int) -> Path:
+    return skill_dir(skill) / "runs" / str(int(skill_run_pk))
+
+
+def count_success_states(folder: Path) -> int:
+    """Success states stored in `folder` (0 if it does not exist).
+
+    States, not files: the trainer's own files carry their count in the name (no torch needed),
+    GenHRL's Isaac Lab files are opened and counted; files still being written are not counted.
+    """
+    return count_states(folder)
+
+
+def has_policy(skill: Skill) -> bool:
+    return (policy_dir(skill) / "policy.pth").is_file()
+
+
+def publish_policy(source: Path, skill: Skill) -> Path:
+    """Copy a run's `policy/` folder to the skill's `policy/`, replacing the old one.
+
+    The copy goes to a sibling folder first and is swapped in by renames, so a composite that
+    starts while this runs (another session cannot, but a reader such as `status` can look) never
+    sees half a policy.
+    """
+    target = policy_dir(skill)
+    staging = target.with_name("policy.new")
+    old = target.with_name("policy.old")
+    for leftover in (staging, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    shutil.copytree(source, staging)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
+    return target
+
+
+def delete_task_artifacts(task: Task) -> list[Path]:
+    """Delete this task's training folder and return the top-level entries that were removed.
+
+    Only `<runs>/<robot>/<task>/` is touched: another task (even one whose name is a prefix of
+    this one, or the same task name under another robot) keeps every file.
+    """
+    folder = task_dir(task)
+    if folder.is_symlink():
+        # A symlink here would point the delete somewhere we never validated.
+        raise UnsafePathError(f"{folder} is a symbolic link; refusing to delete through it")
+    if not folder.exists():
+        return []
+    deleted: list[Path] = []
+    skills = folder / "skills"
+    if skills.is_dir() and not skills.is_symlink():
+        deleted.extend(sorted(skills.iterdir()))
+    deleted.extend(sorted(p for p in folder.iterdir() if p != skills))
+    shutil.rmtree(folder)
+    return deleted

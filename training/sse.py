@@ -1,0 +1,313 @@
+"""Live session progress over SSE, across processes, without Redis.
+
+`send_event` only reaches listeners in the process that calls it (django-sse-stack.md §2), and a
+session may be supervised anywhere: the embedded worker in this daphne, another daphne, a
+`manage.py train` in a terminal. So the supervisor never sends events itself. It writes the
+database, which is the truth, and each daphne process runs one `Relay` thread that:
+
+- while somebody in this process watches a session, polls the watched sessions' change markers
+  (`TrainingSession.updated_at` and the newest `SessionEvent` id, both indexed) every
+  `GENHRL_RELAY_POLL_MS`, and stops querying when nobody watches;
+- is woken at once (`threading.Event`) by the orchestrator's `session_changed` signal for sessions
+  supervised in this process, and by the API after a start or cancel;
+- sends a full snapshot (`progress`, then `done` once the session ended) with `send_event` to the
+  listeners of this process. Snapshots are idempotent: duplicates and gaps do no harm.
+
+The stream itself (`progress_events`) does not use django-eventstream's `stream()`, whose
+connect window drops events published between its first read and its wait (§2.5). It registers
+its listener first, then reads and sends the current snapshot, so every later change reaches it
+as an event: a client that connects or reconnects gets the current state at once and misses
+nothing after it. A finished session's stream ends with `done`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+from django.db.models import Max
+from django_eventstream import send_event
+from django_eventstream.channelmanager import DefaultChannelManager
+from django_eventstream.utils import get_channelmanager
+from django_eventstream.views import Listener, get_listener_manager
+
+from training.api.snapshots import progress_snapshot
+from training.models import TrainingSession
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "session-"
+PROGRESS = "progress"
+DONE = "done"
+# Below every proxy's idle timeout (nginx 60 s); SSE comments are ignored by clients.
+KEEPALIVE_SECONDS = 15.0
+# With nobody watching, the relay only waits to be woken; this bounds a missed wake-up.
+IDLE_WAIT_SECONDS = 5.0
+# After a database error the relay backs off, so a database outage does not become a busy loop.
+ERROR_BACKOFF_SECONDS = 1.0
+
+
+def channel_for(session_id: int) -> str:
+    return f"{CHANNEL_PREFIX}{session_id}"
+
+
+def session_id_of(channel: str) -> int | None:
+    if not channel.startswith(CHANNEL_PREFIX):
+        return None
+    tail = channel[len(CHANNEL_PREFIX):]
+    return int(tail) if tail.isdigit() else None
+
+
+class SessionChannelManager(DefaultChannelManager):
+    """Channels are `session-<id>`; nothing is stored (snapshots replace replay)."""
+
+    def can_read_channel(self, user: Any, channel: str) -> bool:
+        """Who may watch a session's progress: the one place to refine per-session permissions.
+
+        Now: any logged-in user, for a session that exists. `user` is None for anonymous.
+        """
+        session_id = session_id_of(channel)
+        if session_id is None or user is None or not user.is_authenticated:
+            return False
+        return TrainingSession.objects.filter(pk=session_id).exists()
+
+    def is_channel_reliable(self, channel: str) -> bool:
+        # A full snapshot supersedes every earlier event, so there is nothing worth replaying.
+        return False
+
+
+def encode_snapshot(snapshot: dict[str, Any]) -> str:
+    return json.dumps(snapshot, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
+def done_payload(snapshot: dict[str, Any]) -> str:
+    return encode_snapshot(
+        {"session_id": snapshot["session_id"], "status": snapshot["status"], "error": snapshot["error"]}
+    )
+
+
+def sse_message(event: str, data: str) -> bytes:
+    if "\n" in data or "\r" in data:
+        # Compact JSON never has raw newlines; anything else sent to the channel might.
+        data = "\ndata: ".join(data.splitlines())
+    return f"event: {event}\ndata: {data}\n\n".encode()
+
+
+Fingerprint = tuple[datetime | None, int | None]
+DELETED: Fingerprint = (None, -1)
+
+
+class Relay:
+    """Notices changed sessions in the database and sends their snapshots to this process's listeners.
+
+    One per process (`relay`). `step()` is one pass and can be called by a test on its own.
+    """
+
+    def __init__(self, poll_interval: float | None = None) -> None:
+        self.poll_interval = (
+            poll_interval if poll_interval is not None else settings.GENHRL_RELAY_POLL_MS / 1000.0
+        )
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._pending: set[int] = set()
+        self._seen: dict[int, Fingerprint] = {}
+        self._thread: threading.Thread | None = None
+        self.sent = 0  # snapshots sent, for tests and the benchmark
+
+    # -- control ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the relay thread (once per process)."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="genhrl-sse-relay", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wake(self, session_id: int | None = None) -> None:
+        """Look now (thread-safe, never raises): `session_id` changed, or someone started watching."""
+        if session_id is not None:
+            with self._lock:
+                self._pending.add(session_id)
+        self._wake.set()
+
+    def on_session_changed(self, sender: Any = None, session_id: int | None = None, **kwargs: Any) -> None:
+        """Receiver of the orchestrator's `session_changed`: only sets a flag, so it cannot stop training."""
+        self.wake(session_id)
+
+    # -- one pass --------------------------------------------------------------------------------
+    def watched_sessions(self) -> set[int]:
+        """Sessions with at least one listener in this process."""
+        manager = get_listener_manager()
+        with manager.lock:
+            channels = list(manager.listeners_by_channel)
+        return {sid for sid in map(session_id_of, channels) if sid is not None}
+
+    def fingerprints(self, session_ids: set[int]) -> dict[int, Fingerprint]:
+        """Change markers of the sessions: every write of the supervisor moves one of them."""
+        rows = (
+            TrainingSession.objects.filter(pk__in=session_ids)
+            .annotate(last_event=Max("events__pk"))
+            .values_list("pk", "updated_at", "last_event")
+        )
+        return {pk: (updated_at, last_event) for pk, updated_at, last_event in rows}
+
+    def step(self) -> int:
+        """Send a snapshot of every watched session that changed or was flagged; return how many."""
+        watched = self.watched_sessions()
+        with self._lock:
+            flagged = self._pending & watched
+            self._pending.clear()
+        for gone in set(self._seen) - watched:
+            del self._seen[gone]
+        if not watched:
+            return 0
+        marks = self.fingerprints(watched)
+        changed = {sid for sid, mark in marks.items() if self._seen.get(sid) != mark} | (flagged & set(marks))
+        for session_id in sorted(changed):
+            self._seen[session_id] = marks[session_id]
+            self.publish(session_id)
+        for session_id in watched - set(marks):
+            # Deleted (by the admin) while watched: end its streams instead of keeping them idle.
+            if self._seen.get(session_id) != DELETED:
+                self._seen[session_id] = DELETED
+                payload = {"session_id": session_id, "status": "deleted", "error": "the session was deleted"}
+                send_event(channel_for(session_id), DONE, encode_snapshot(payload), json_encode=False)
+        return len(changed)
+
+    def publish(self, session_id: int) -> dict[str, Any]:
+        """Send the session's current snapshot (and `done` if it ended) to local listeners."""
+        snapshot = progress_snapshot(session_id)
+        channel = channel_for(session_id)
+        send_event(channel, PROGRESS, encode_snapshot(snapshot), json_encode=False)
+        if snapshot["terminal"]:
+            send_event(channel, DONE, done_payload(snapshot), json_encode=False)
+        self.sent += 1
+        return snapshot
+
+    # -- the thread ------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            watching = bool(self.watched_sessions())
+            self._wake.wait(self.poll_interval if watching else IDLE_WAIT_SECONDS)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.step()
+            except Exception:
+                # A database hiccup must not end live progress for the life of the process.
+                logger.exception("progress relay: pass failed; retrying")
+                try:
+                    connection.close()
+                except Exception:
+                    logger.debug("progress relay: closing the connection failed", exc_info=True)
+                self._stop.wait(ERROR_BACKOFF_SECONDS)
+            # The connection is kept between passes (no close_old_connections): with CONN_MAX_AGE=0
+            # that would reconnect every few dozen milliseconds. It is closed after an error.
+        connection.close()
+
+
+relay = Relay()
+
+
+def start_relay() -> Relay:
+    """Start this process's relay and hear the sessions supervised in this process (daphne only)."""
+    from training.orchestrator import session_changed
+
+    session_changed.connect(relay.on_session_changed, weak=False, dispatch_uid="genhrl-sse-relay")
+    relay.start()
+    return relay
+
+
+# -- the stream ------------------------------------------------------------------------------------
+def can_watch(user: Any, session_id: int) -> bool:
+    """Ask the channel manager, so the stream and any eventstream view share one rule."""
+    return bool(get_channelmanager().can_read_channel(user, channel_for(session_id)))
+
+
+def _snapshot(session_id: int) -> dict[str, Any]:
+    """Read a snapshot in the stream's request thread, then close that thread's connection.
+
+    The thread (and so its connection) lives as long as the stream: without the close, every
+    open stream would pin a database connection, and PostgreSQL allows only ~100. This runs after
+    the middleware, so nothing reopens it until the next read.
+    """
+    try:
+        return progress_snapshot(session_id)
+    finally:
+        connection.close()
+
+
+async def progress_events(session_id: int, user_id: Any) -> AsyncIterator[bytes]:
+    """The body of a progress stream: the current snapshot now, then one per change, then `done`."""
+    channel = channel_for(session_id)
+    listener = Listener()
+    listener.user_id = user_id
+    listener.channels = {channel}
+    listener.assign_loop()
+    manager = get_listener_manager()
+    # Listen before reading: a change after the read then arrives as an event, never in a gap.
+    manager.add_listener(listener)
+    relay.wake()
+    read = sync_to_async(_snapshot)
+    try:
+        snapshot = await read(session_id)
+        yield b"retry: 3000\n\n" + sse_message(PROGRESS, encode_snapshot(snapshot))
+        if snapshot["terminal"]:
+            yield sse_message(DONE, done_payload(snapshot))
+            return
+        while True:
+            try:
+                await asyncio.wait_for(listener.aevent.wait(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            with manager.lock:
+                items = listener.channel_items.pop(channel, [])
+                listener.channel_items = {}
+                overflow, listener.overflow = listener.overflow, False
+                listener.aevent.clear()
+            if overflow:
+                # Events were dropped for this slow client: read the truth instead.
+                snapshot = await read(session_id)
+                progress = encode_snapshot(snapshot)
+                done = done_payload(snapshot) if snapshot["terminal"] else None
+            else:
+                # Full snapshots: only the newest of a burst matters.
+                progress = next((e.data for e in reversed(items) if e.type == PROGRESS), None)
+                done = next((e.data for e in items if e.type == DONE), None)
+            body = b""
+            if progress is not None:
+                body += sse_message(PROGRESS, progress)
+            if done is not None:
+                body += sse_message(DONE, done)
+            if body:
+                yield body
+            if done is not None:
+                return
+    finally:
+        manager.remove_listener(listener)
+

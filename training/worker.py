@@ -1,0 +1,216 @@
+"""The embedded worker: runs queued sessions in threads of the daphne process.
+
+With it, `make run` trains what the web queues with no other process to start. It is started
+from `genhrl_site/asgi.py` (so management commands never start one) when GENHRL_EMBEDDED_WORKER
+is on, and it follows the rules of any worker: it claims queued sessions with the conditional
+update of `services.claim_next_session` (so other workers may poll the same table), runs at most
+GENHRL_WORKER_SLOTS at once (the others wait, queued, with their place in the queue shown),
+and holds each by its heartbeat. Each pass of its loop is `step()`, which a test can call alone.
+
+Each session runs in its own thread through `services.make_orchestrator(...).run()`, which
+supervises the trainer subprocesses and writes every change to the database, where the SSE relay
+(`training/sse.py`) picks it up.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from training import services
+from training.models import SessionStatus, TrainingSession
+from training.orchestrator import Orchestrator, worker_identity
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Slot:
+    """One session being trained by this worker."""
+
+    session_id: int
+    orchestrator: Orchestrator
+    thread: threading.Thread
+    started: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    """A supervisor with `slots` training threads, fed from the queue of sessions in the database."""
+
+    def __init__(
+        self,
+        slots: int | None = None,
+        *,
+        poll_interval: float = 2.0,
+        heartbeat_interval: float = 10.0,
+        reap_interval: float = 30.0,
+        worker_id: str | None = None,
+        orchestrator_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.slots = slots if slots is not None else settings.GENHRL_WORKER_SLOTS
+        self.poll_interval = poll_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.reap_interval = reap_interval
+        self.worker_id = worker_id or worker_identity()
+        # Passed to every orchestrator (tests give a fake trainer and short grace periods).
+        self.orchestrator_options = orchestrator_options or {}
+        self.running: dict[int, Slot] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_heartbeat = 0.0
+        self._last_reap = 0.0
+
+    # -- one pass ---------------------------------------------------------------------------------
+    def step(self) -> list[int]:
+        """One supervisor pass: forget finished sessions, renew leases, reap, claim; returns claimed ids."""
+        self.collect_finished()
+        now = time.monotonic()
+        if now - self._last_heartbeat >= self.heartbeat_interval:
+            self.renew_heartbeats()
+            self._last_heartbeat = now
+        if now - self._last_reap >= self.reap_interval:
+            # Sessions of crashed workers (any process) would otherwise block their task forever.
+            services.reap_stale_sessions()
+            self._last_reap = now
+        claimed = []
+        while not self._stop.is_set() and self.free_slots() > 0:
+            session = self.claim_one()
+            if session is None:
+                break
+            claimed.append(session.pk)
+        return claimed
+
+    def free_slots(self) -> int:
+        with self._lock:
+            return self.slots - len(self.running)
+
+    def claim_one(self) -> TrainingSession | None:
+        """Claim the oldest queued session and start its thread, or return None if there is none."""
+        session = services.claim_next_session(self.worker_id)
+        if session is None:
+            return None
+        session = TrainingSession.objects.select_related("task").get(pk=session.pk)
+        orchestrator = services.make_orchestrator(session, worker_id=self.worker_id, **self.orchestrator_options)
+        thread = threading.Thread(
+            target=self._run, args=(orchestrator,), name=f"genhrl-session-{session.pk}", daemon=True
+        )
+        with self._lock:
+            self.running[session.pk] = Slot(session.pk, orchestrator, thread)
+        thread.start()
+        logger.info("worker %s: training session %s of %s", self.worker_id, session.pk, session.task)
+        return session
+
+    def collect_finished(self) -> list[int]:
+        with self._lock:
+            done = [sid for sid, slot in self.running.items() if not slot.thread.is_alive()]
+            for sid in done:
+                del self.running[sid]
+        return done
+
+    def renew_heartbeats(self) -> int:
+        """Renew the lease of every session whose thread is alive.
+
+        The orchestrator heartbeats while a trainer runs; this covers the gaps (planning, deleting
+        a big `--new-run` folder, publishing a policy). `updated_at` is left alone: a lease is not
+        progress, and the SSE relay keys on it.
+        """
+        with self._lock:
+            alive = [sid for sid, slot in self.running.items() if slot.thread.is_alive()]
+        if not alive:
+            return 0
+        return TrainingSession.objects.filter(
+            pk__in=alive, worker_id=self.worker_id,
+            status__in=[SessionStatus.RUNNING, SessionStatus.CANCELLING],
+        ).update(heartbeat_at=timezone.now())
+
+    def _run(self, orchestrator: Orchestrator) -> None:
+        try:
+            orchestrator.run()
+        except Exception:
+            # run() records its own failures; anything else must not take the worker down.
+            logger.exception("worker %s: session %s ended with an error", self.worker_id, orchestrator.session.pk)
+        finally:
+            connection.close()
+            self._wake.set()  # a slot is free: look at the queue now
+
+    # -- the thread -------------------------------------------------------------------------------
+    def notify(self) -> None:
+        """A session was queued: claim it now instead of at the next poll (thread-safe)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="genhrl-worker", daemon=True)
+            self._thread.start()
+        logger.info("embedded worker %s started with %s slot(s)", self.worker_id, self.slots)
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception:
+                logger.exception("worker %s: pass failed; retrying", self.worker_id)
+                try:
+                    connection.close()
+                except Exception:
+                    logger.debug("worker: closing the connection failed", exc_info=True)
+            else:
+                close_old_connections()
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+        connection.close()
+
+    def stop(self, grace: float = 30.0) -> None:
+        """Stop claiming, cancel running sessions gracefully, and wait for them (bounded).
+
+        A session cut short by a server shutdown ends `cancelled` with its success states kept;
+        starting it again resumes from its completed skills. After `grace` seconds the trainers
+        are stopped harder (SIGTERM, then SIGKILL to their own process groups only).
+        """
+        self._stop.set()
+        self._wake.set()
+        with self._lock:
+            slots = list(self.running.values())
+        for slot in slots:
+            slot.orchestrator.cancel()
+        deadline = time.monotonic() + grace
+        for slot in slots:
+            slot.thread.join(max(0.0, deadline - time.monotonic()))
+        stragglers = [slot for slot in slots if slot.thread.is_alive()]
+        for _ in range(2):
+            for slot in stragglers:
+                slot.orchestrator.cancel()  # second: SIGTERM now; third: SIGKILL now
+            for slot in stragglers:
+                slot.thread.join(2.0)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5.0)
+        self._thread = None
+        self.collect_finished()
+
+
+embedded_worker = Worker()
+
+
+def start_embedded_worker() -> Worker:
+    """Start this process's worker (daphne only) and stop it cleanly when the process exits."""
+    embedded_worker.start()
+    # atexit runs before daemon threads are torn down, so trainers are stopped, not orphaned.
+    atexit.register(embedded_worker.stop)
+    return embedded_worker
