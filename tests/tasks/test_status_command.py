@@ -29,15 +29,16 @@ def test_status_text_lists_skills_in_training_order():
     lines = run("patrol_beacons").splitlines()
 
     assert lines[0] == "patrol_beacons (robot PointMass, embedded): 7 skills, 3 levels, root skill patrol_beacons"
-    assert lines[1].split() == ["#", "SKILL", "LEVEL", "KIND"]
+    assert lines[1].split() == ["#", "SKILL", "LEVEL", "KIND", "STATUS", "SUCCESS", "STATES", "POLICY", "LAST", "RUN"]
+    untrained = ["pending", "0/50", "no", "never"]
     assert [line.split() for line in lines[2:]] == [
-        ["1", "reach_red_beacon", "0", "primitive"],
-        ["2", "reach_blue_beacon", "0", "primitive"],
-        ["3", "reach_green_beacon", "0", "primitive"],
-        ["4", "reach_yellow_beacon", "0", "primitive"],
-        ["5", "patrol_north", "1", "composite"],
-        ["6", "patrol_south", "1", "composite"],
-        ["7", "patrol_beacons", "2", "composite"],
+        ["1", "reach_red_beacon", "0", "primitive", *untrained],
+        ["2", "reach_blue_beacon", "0", "primitive", *untrained],
+        ["3", "reach_green_beacon", "0", "primitive", *untrained],
+        ["4", "reach_yellow_beacon", "0", "primitive", *untrained],
+        ["5", "patrol_north", "1", "composite", *untrained],
+        ["6", "patrol_south", "1", "composite", *untrained],
+        ["7", "patrol_beacons", "2", "composite", *untrained],
     ]
 
 
@@ -46,13 +47,23 @@ def test_status_json():
 
     data = json.loads(run("fetch_block", "--json"))
 
+    untrained = {
+        "status": "pending",
+        "success_states": 0,
+        "min_success_states": 50,
+        "has_policy": False,
+        "last_run_at": None,
+        "last_run_elapsed_s": None,
+        "last_result": None,
+        "last_error": "",
+    }
     assert data == {
         "task": "fetch_block",
         "robot": "PointMass",
         "skills": [
-            {"name": "go_to_block", "level": 0, "is_primitive": True, "order": 0, "defined": True},
-            {"name": "go_to_goal", "level": 0, "is_primitive": True, "order": 1, "defined": True},
-            {"name": "fetch_block", "level": 1, "is_primitive": False, "order": 2, "defined": True},
+            {"name": "go_to_block", "level": 0, "is_primitive": True, "order": 0, "defined": True, **untrained},
+            {"name": "go_to_goal", "level": 0, "is_primitive": True, "order": 1, "defined": True, **untrained},
+            {"name": "fetch_block", "level": 1, "is_primitive": False, "order": 2, "defined": True, **untrained},
         ],
     }
 
@@ -64,7 +75,7 @@ def test_status_marks_undefined_skills_and_shows_warnings(lab):
     lines = run("t").splitlines()
 
     assert [line.split()[:4] for line in lines[2:4]] == [["1", "a", "0", "primitive"], ["2", "t", "1", "composite"]]
-    assert lines[4].split() == ["-", "ghost", "-", "undefined", "(cannot", "be", "trained)"]
+    assert lines[4].split()[:8] == ["-", "ghost", "-", "undefined", "(cannot", "be", "trained)", "undefined"]
     assert lines[5] == "1 import warning:"
     assert "'ghost' is named" in lines[6]
 

@@ -1,4 +1,4 @@
-"""`manage.py status TASK [--robot R] [--json]`: a task's skills in training order.
+"""`manage.py status TASK [--robot R] [--json]`: a task's skills in training order, with training state.
 
 `build_status_rows` and `STATUS_COLUMNS` are the extension points: add a key to each row and a
 column to the list, and both the text and the JSON output carry it.
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tasks.models import Skill, Task
+from tasks.models import Task
 
 
 def find_task(name: str, robot: str | None = None) -> Task:
@@ -29,20 +29,49 @@ def find_task(name: str, robot: str | None = None) -> Task:
 
 
 def build_status_rows(task: Task) -> list[dict[str, Any]]:
-    """One row per skill: defined skills in training order, then undefined (untrainable) ones."""
-    skills = Skill.objects.filter(task=task).order_by("-defined", "order").only(
-        "name", "level", "is_primitive", "order", "defined"
-    )
-    return [
-        {
-            "name": skill.name,
-            "level": skill.level,
-            "is_primitive": skill.is_primitive,
-            "order": skill.order,
-            "defined": skill.defined,
-        }
-        for skill in skills
-    ]
+    """One row per skill in training order (undefined, untrainable skills last), with training state.
+
+    Training columns come from `training.services.skill_status_rows`, the same rows the web pages
+    and the status API show, so the terminal and the portal never disagree.
+    """
+    from training.services import skill_status_rows  # the training app builds on tasks, not the reverse
+
+    rows = []
+    for row in sorted(skill_status_rows(task), key=lambda r: (not r["defined"], r["order"])):
+        last_run_at = row["last_run_at"]
+        rows.append(
+            {
+                "name": row["skill"],
+                "level": row["level"],
+                "is_primitive": row["is_primitive"],
+                "order": row["order"],
+                "defined": row["defined"],
+                "status": row["status"],
+                "success_states": row["success_states"],
+                "min_success_states": row["min_success_states"],
+                "has_policy": row["has_policy"],
+                "last_run_at": last_run_at.isoformat() if last_run_at else None,
+                "last_run_elapsed_s": row.get("last_run_elapsed_s"),
+                "last_result": row["last_result"],
+                "last_error": row["last_error"],
+            }
+        )
+    return rows
+
+
+def _last_run(row: dict[str, Any]) -> str:
+    if not row["last_run_at"]:
+        return "never"
+    when = row["last_run_at"][:16].replace("T", " ")
+    elapsed = row.get("last_run_elapsed_s")
+    took = f" ({_duration(elapsed)})" if elapsed is not None else ""
+    return f"{when}{took} {row['last_result']}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _kind(row: dict[str, Any]) -> str:
@@ -63,6 +92,10 @@ STATUS_COLUMNS: list[Column] = [
     Column("SKILL", lambda row: row["name"]),
     Column("LEVEL", lambda row: str(row["level"]) if row["defined"] else "-", ">"),
     Column("KIND", _kind),
+    Column("STATUS", lambda row: row["status"]),
+    Column("SUCCESS STATES", lambda row: f"{row['success_states']}/{row['min_success_states']}", ">"),
+    Column("POLICY", lambda row: "yes" if row["has_policy"] else "no"),
+    Column("LAST RUN", _last_run),
 ]
 
 
@@ -89,7 +122,10 @@ def format_status(task: Task, rows: list[dict[str, Any]], columns: list[Column] 
 
 
 class Command(BaseCommand):
-    help = "Show a task's skills in training order, with level and kind (like `genhrl status`)."
+    help = (
+        "Show a task's skills in training order with level, kind, training status, success states, "
+        "whether a policy exists and the last run (like `genhrl status`)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("task", help="task name (case-sensitive)")
