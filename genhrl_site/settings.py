@@ -62,6 +62,11 @@ GENHRL_WORKER_SLOTS = env_int("GENHRL_WORKER_SLOTS", 1, minimum=1, maximum=64)
 # Run queued sessions in a worker thread inside each daphne process (training/worker.py). Turn off
 # when a separate worker process (or only `manage.py train`) does the training.
 GENHRL_EMBEDDED_WORKER = env_bool("GENHRL_EMBEDDED_WORKER", True)
+# Pruning of finished sessions' fine-grained rows (training/pruning.py, run by cleanup_sessions):
+# after this many days a skill run keeps only its newest log lines and a thinned reward curve.
+GENHRL_PRUNE_AFTER_DAYS = env_int("GENHRL_PRUNE_AFTER_DAYS", 7, minimum=0)
+GENHRL_PRUNE_KEEP_LOG_LINES = env_int("GENHRL_PRUNE_KEEP_LOG_LINES", 200, minimum=0)
+GENHRL_PRUNE_MAX_POINTS_PER_TAG = env_int("GENHRL_PRUNE_MAX_POINTS_PER_TAG", 200, minimum=2)
 # How often each daphne process checks the database for progress written by other processes,
 # while someone watches a session (training/sse.py). Half of it is the median added latency.
 GENHRL_RELAY_POLL_MS = env_int("GENHRL_RELAY_POLL_MS", 25, minimum=5, maximum=5000)
