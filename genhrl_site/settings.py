@@ -67,6 +67,9 @@ GENHRL_EMBEDDED_WORKER = env_bool("GENHRL_EMBEDDED_WORKER", True)
 GENHRL_PRUNE_AFTER_DAYS = env_int("GENHRL_PRUNE_AFTER_DAYS", 7, minimum=0)
 GENHRL_PRUNE_KEEP_LOG_LINES = env_int("GENHRL_PRUNE_KEEP_LOG_LINES", 200, minimum=0)
 GENHRL_PRUNE_MAX_POINTS_PER_TAG = env_int("GENHRL_PRUNE_MAX_POINTS_PER_TAG", 200, minimum=2)
+# A worker renews its lease on a session every few seconds; a session whose lease is older than
+# this is taken to have lost its worker and is marked interrupted (resumable).
+GENHRL_LEASE_SECONDS = env_int("GENHRL_LEASE_SECONDS", 30, minimum=10, maximum=3600)
 # How often each daphne process checks the database for progress written by other processes,
 # while someone watches a session (training/sse.py). Half of it is the median added latency.
 GENHRL_RELAY_POLL_MS = env_int("GENHRL_RELAY_POLL_MS", 25, minimum=5, maximum=5000)

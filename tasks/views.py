@@ -29,6 +29,7 @@ from tasks.forms import TaskFilterForm
 from tasks.genhrl import GenHRLError
 from tasks.models import Skill, Task
 from tasks.scene import scene_map, summarise_object_config
+from training.views import dashboard_context, latest_session_annotations, task_training_context
 
 TASKS_PER_PAGE = 24
 RECENT_TASKS = 6
@@ -78,9 +79,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "robot_count": totals["robots"],
         "skill_count": totals["skills"] or 0,
         "recent_tasks": Task.objects.only(*CARD_FIELDS).order_by("-updated_at", "-id")[:RECENT_TASKS],
-        # None: not wired yet. The training issue passes the running sessions (a list, maybe empty).
-        "active_sessions": None,
         "isaaclab_path": settings.GENHRL_ISAACLAB_PATH,
+        # Active sessions and recent results (a live card: it polls training:dashboard_card).
+        **dashboard_context(),
     }
     return render(request, "tasks/dashboard.html", context)
 
@@ -89,7 +90,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def task_list(request: HtmxHttpRequest) -> HttpResponse:
     form = TaskFilterForm(request.GET, robots=_robot_names())
     filters = form.filters()
-    tasks = filters.apply(Task.objects.only(*CARD_FIELDS))
+    # Each card shows its task's latest training status: one subquery, not a query per card.
+    tasks = filters.apply(Task.objects.only(*CARD_FIELDS).annotate(**latest_session_annotations()))
     page = Paginator(tasks, TASKS_PER_PAGE).get_page(filters.page)
     context = {"form": form, "filters": filters, "page": page, "tasks": page.object_list}
     template = "tasks/_task_results.html" if _wants_partial(request) else "tasks/task_list.html"
@@ -114,6 +116,8 @@ def task_detail(request: HttpRequest, robot: str, name: str) -> HttpResponse:
         "primitive_count": sum(skill.is_primitive for skill in skills),
         "scene": scene,
         "scene_map": scene_map(scene),
+        # The training panel and each skill's status badge in the tree (training.services.skill_status_rows).
+        **task_training_context(task),
     }
     return render(request, "tasks/task_detail.html", context)
 

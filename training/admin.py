@@ -1,10 +1,39 @@
-"""Read-mostly admin for training history: sessions, their skill runs and their event trail."""
+"""Admin for training history: sessions, skill runs, events and API tokens, with the clean-up actions.
+
+Everything here is read-only: a status edited in a form would skip the state machine and leave no
+event row. Changes go through actions that call the same verbs as the pages and the API
+(`services.request_cancel`, `services.reap_stale_sessions`, `pruning.delete_sessions`), with the
+admin user as the actor.
+
+Granting the start permission is done on the user, not here: Users -> the user -> Groups ->
+"Researchers" (see `training.permissions`).
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from training.models import LogLine, MetricPoint, SessionEvent, SkillRun, TrainingSession
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from tasks.models import Task
+from training import pruning, services
+from training.models import LogLine, MetricPoint, SessionEvent, SessionStatus, SkillRun, TrainingSession
+from training.sse import relay
+from training.tokens import ApiToken
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable and searchable, never edited or added by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields] + list(super().get_readonly_fields(request, obj))
 
 
 class SkillRunInline(admin.TabularInline):
@@ -12,9 +41,12 @@ class SkillRunInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ("order", "skill", "status", "attempt", "success_states", "min_success_states", "frames",
-              "best_reward", "exit_code", "stop_reason", "started_at", "finished_at")
+              "best_reward", "exit_code", "stop_reason", "run_dir", "started_at", "finished_at")
     readonly_fields = fields
     show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class SessionEventInline(admin.TabularInline):
@@ -24,39 +56,146 @@ class SessionEventInline(admin.TabularInline):
     fields = ("time", "kind", "skill_run", "from_state", "to_state", "actor", "message")
     readonly_fields = fields
 
-
-@admin.register(TrainingSession)
-class TrainingSessionAdmin(admin.ModelAdmin):
-    list_display = ("pk", "task", "status", "stage", "backend", "owner", "created_at", "finished_at")
-    list_filter = ("status", "backend")
-    search_fields = ("task__name", "task__robot", "worker_id")
-    raw_id_fields = ("task", "owner", "current_skill")
-    readonly_fields = ("heartbeat_at", "worker_id", "pid", "source_time", "cancel_requested_at",
-                       "cancel_requested_by")
-    inlines = [SkillRunInline, SessionEventInline]
-
-    # Status changes must go through the state machine (and leave an event row), never a form.
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
-@admin.register(SkillRun)
-class SkillRunAdmin(admin.ModelAdmin):
-    list_display = ("pk", "session", "skill", "status", "success_states", "frames", "exit_code", "started_at")
-    list_filter = ("status",)
-    search_fields = ("skill__name", "session__task__name")
-    raw_id_fields = ("session", "skill", "start_states_from")
+@admin.register(TrainingSession)
+class TrainingSessionAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "task", "status", "stage", "backend", "owner", "created_at", "finished_at",
+                    "cancel_requested_by")
+    list_filter = ("status", "stage", "backend", "task__robot", "created_at", "finished_at")
+    search_fields = ("=pk", "task__name", "task__robot", "owner__username", "worker_id", "cancel_requested_by")
+    list_select_related = ("task", "owner")
+    date_hierarchy = "created_at"
+    inlines = [SkillRunInline, SessionEventInline]
+    actions = ["cancel_selected", "mark_stale_interrupted", "delete_with_artifacts"]
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        # Django's bulk delete would delete active sessions and orphan their run folders on disk.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # No delete button on a session's page: deleting goes through the action, which lists the
+        # folders first and refuses active sessions. The permission itself still gates the action.
+        return obj is None and super().has_delete_permission(request)
+
+    @admin.action(description="Cancel selected sessions", permissions=["change"])
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[TrainingSession]) -> None:
+        actor = services.actor_for(request.user)
+        asked = 0
+        for session in queryset.filter(status__in=SessionStatus.active()):
+            services.request_cancel(session, actor=actor)
+            relay.wake(session.pk)
+            asked += 1
+        skipped = queryset.count() - asked
+        self.message_user(request, f"Cancel requested for {asked} sessions.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} sessions had already ended; left as they were.", messages.WARNING)
+
+    @admin.action(description="Mark stale sessions interrupted", permissions=["change"])
+    def mark_stale_interrupted(self, request: HttpRequest, queryset: QuerySet[TrainingSession]) -> None:
+        selected = set(queryset.values_list("pk", flat=True))
+        reaped: list[TrainingSession] = []
+        # The reaper's own staleness rule decides; a session still heartbeating is left running.
+        for task in Task.objects.filter(training_sessions__in=queryset.filter(status__in=SessionStatus.active())).distinct():
+            reaped += [s for s in services.reap_stale_sessions(task=task) if s.pk in selected]
+        actor = services.actor_for(request.user)
+        for session in reaped:
+            SessionEvent.objects.create(session=session, kind=SessionEvent.Kind.NOTE, actor=actor,
+                                        message="marked interrupted from the admin (no heartbeat)")
+            relay.wake(session.pk)
+        self.message_user(request, f"Marked {len(reaped)} stale sessions interrupted.", messages.SUCCESS)
+        alive = len(selected) - len(reaped)
+        if alive:
+            self.message_user(
+                request, f"{alive} sessions are still heartbeating or had already ended; left as they were.",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Delete finished sessions with their run folders…", permissions=["delete"])
+    def delete_with_artifacts(self, request: HttpRequest, queryset: QuerySet[TrainingSession]) -> HttpResponse | None:
+        sessions = list(queryset.select_related("task", "owner").order_by("pk"))
+        finished = [s for s in sessions if s.is_terminal]
+        active = [s for s in sessions if not s.is_terminal]
+        if request.POST.get("confirmed") == "yes":
+            report = pruning.delete_sessions(finished)
+            # The admin's history of who deleted what (the sessions' own events go with them).
+            self.log_deletions(request, [s for s in finished if s.pk in report.deleted])  # type: ignore[arg-type]
+            self.message_user(
+                request,
+                f"Deleted {len(report.deleted)} sessions and {len(report.folders)} run folders "
+                f"({pruning.format_bytes(report.bytes)}).",
+                messages.SUCCESS,
+            )
+            for pk, error in report.failed.items():
+                self.message_user(request, f"Session {pk} kept: {error}", messages.ERROR)
+            if active:
+                self.message_user(request, f"{len(active)} active sessions were not deleted.", messages.WARNING)
+            return None
+        rows = [(s, pruning.folders_of(s)) for s in finished]
+        total = sum(f.size for _, folders in rows for f in folders)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delete finished sessions and their run folders?",
+            "opts": self.model._meta,
+            "rows": [(s, folders, pruning.format_bytes(sum(f.size for f in folders))) for s, folders in rows],
+            "active": active,
+            "total": pruning.format_bytes(total),
+            "selected": [s.pk for s in sessions],
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/training/trainingsession/delete_with_artifacts.html", context)
+
+
+@admin.register(SkillRun)
+class SkillRunAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "session", "skill", "status", "attempt", "success_states", "frames", "best_reward",
+                    "exit_code", "stop_reason", "started_at")
+    list_filter = ("status", "stop_reason", "skill__task__robot", "started_at")
+    search_fields = ("=pk", "skill__name", "session__task__name", "=session__pk", "run_dir")
+    list_select_related = ("session", "skill")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A run is deleted with its session (the session action removes its folder too).
         return False
 
 
 @admin.register(SessionEvent)
-class SessionEventAdmin(admin.ModelAdmin):
+class SessionEventAdmin(ReadOnlyAdmin):
     list_display = ("time", "session", "kind", "from_state", "to_state", "actor", "message")
-    list_filter = ("kind",)
-    raw_id_fields = ("session", "skill_run")
+    list_filter = ("kind", "time")
+    search_fields = ("=session__pk", "actor", "message")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the audit log
 
 
-admin.site.register(MetricPoint, list_display=("skill_run", "tag", "step", "value"), raw_id_fields=("skill_run",))
-admin.site.register(LogLine, list_display=("skill_run", "seq", "stream", "text"), raw_id_fields=("skill_run",))
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Tokens are issued by `manage.py create_api_token` (the only time one is shown); deleting revokes."""
+
+    list_display = ("prefix", "user", "name", "created_at", "last_used_at")
+    list_filter = ("created_at", "last_used_at")
+    search_fields = ("prefix", "user__username", "name")
+    list_select_related = ("user",)
+    exclude = ("digest",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f for f in super().get_readonly_fields(request, obj) if f != "digest"]
+
+
+@admin.register(MetricPoint)
+class MetricPointAdmin(ReadOnlyAdmin):
+    list_display = ("skill_run", "tag", "step", "value", "time")
+    list_filter = ("tag",)
+    search_fields = ("=skill_run__pk",)
+
+
+@admin.register(LogLine)
+class LogLineAdmin(ReadOnlyAdmin):
+    list_display = ("skill_run", "seq", "stream", "text")
+    list_filter = ("stream",)
+    search_fields = ("=skill_run__pk", "text")

@@ -14,10 +14,13 @@ No Django in here: the executor knows processes and bytes, the orchestrator know
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -46,6 +49,33 @@ _GPU_BUFFER_MARKS = (b"PxGpuDynamicsMemoryConfig", b"collisionStackSize buffer o
 _TRACEBACK = TRACEBACK_START.encode()
 
 RecordParser = Callable[[str], "dict[str, Any] | None"]
+
+# Linux's prctl(PR_SET_PDEATHSIG): the kernel signals the child when the thread that forked it
+# dies, so a supervisor killed with SIGKILL leaves no trainer running. SIGTERM, not SIGKILL: the
+# trainer flushes its buffered success states on SIGTERM. Grandchildren in the group (Isaac Lab's
+# launcher starts python as a child) are not covered; the next worker's reaper ends those by the
+# recorded process group (`end_orphan_group`).
+PR_SET_PDEATHSIG = 1
+_libc: Any = None
+if sys.platform.startswith("linux"):
+    # Loaded before any fork: the child may only make the one C call, not import or allocate much.
+    with contextlib.suppress(OSError, TypeError):
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+    """A `preexec_fn` that ties the child's life to this process (Linux only; None elsewhere)."""
+    libc = _libc
+    if libc is None:
+        return None
+
+    def preexec() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        # The parent may have died between fork and prctl: then no signal will ever come.
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
 
 
 def parse_record(line: str) -> dict[str, Any] | None:
@@ -240,6 +270,7 @@ class TrainerProcess:
             stderr=subprocess.PIPE,
             start_new_session=True,  # own process group: signals reach it and its children only
             close_fds=True,
+            preexec_fn=_die_with_parent(os.getpid()),
         )
         self.started_monotonic = time.monotonic()
         for stream, pipe in (("stdout", self._proc.stdout), ("stderr", self._proc.stderr)):
@@ -404,3 +435,80 @@ class LocalExecutor:
         process = TrainerProcess(command, log_path, parse)
         process.start()
         return process
+
+
+# -- orphans of a dead supervisor --------------------------------------------------------------------
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, process group) of `pid` from /proc, or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: parse after its last ")".
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return fields[0].decode(), int(fields[2])
+    except (IndexError, ValueError):
+        return None
+
+
+def _proc_cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live pids whose process group is `pgid` (Linux /proc; empty elsewhere or when gone).
+
+    Zombies do not count: they run nothing, and an orphan's zombie lingers until init reaps it.
+    """
+    members = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.isdigit():
+            stat = _proc_stat(int(entry))
+            if stat is not None and stat[1] == pgid and stat[0] not in ("Z", "X"):
+                members.append(int(entry))
+    return members
+
+
+def owned_group(pgid: int, marker: str) -> list[int]:
+    """The members of process group `pgid` if it is still a trainer of ours, else [].
+
+    A recorded pid can be reused after a reboot or a long time; killing by it blindly could hit
+    someone else's processes. The group is ours only if one of its members was launched with
+    `marker` (the run's unique spec.json path) as a whole argument.
+    """
+    if not marker or pgid <= 1:
+        return []
+    members = group_members(pgid)
+    if any(marker in _proc_cmdline(pid) for pid in members):
+        return members
+    return []
+
+
+def end_orphan_group(pgid: int, marker: str, grace: float = 3.0) -> bool:
+    """End a trainer group left by a dead supervisor: SIGTERM, then SIGKILL after `grace` seconds.
+
+    Only after `owned_group` verified it (never by name or pattern). Returns True if a group was
+    found and is gone now; False if there was nothing of ours to end.
+    """
+    if not owned_group(pgid, marker):
+        return False
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return True
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not group_members(pgid):
+                return True
+            time.sleep(0.05)
+    return not group_members(pgid)

@@ -43,11 +43,17 @@ class SessionStatus(models.TextChoices):
     def terminal(cls) -> frozenset[str]:
         return _SESSION_TERMINAL
 
+    @classmethod
+    def resumable(cls) -> frozenset[str]:
+        """Ended without training everything: `services.resume_session` may continue these."""
+        return _SESSION_RESUMABLE
+
 
 _SESSION_ACTIVE = frozenset({SessionStatus.QUEUED, SessionStatus.RUNNING, SessionStatus.CANCELLING})
 _SESSION_TERMINAL = frozenset(
     {SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED, SessionStatus.INTERRUPTED}
 )
+_SESSION_RESUMABLE = frozenset({SessionStatus.INTERRUPTED, SessionStatus.FAILED, SessionStatus.CANCELLED})
 # Interrupted: the worker stopped heartbeating (crashed, host lost); any active state can end so.
 SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
     SessionStatus.QUEUED: frozenset(
@@ -165,6 +171,13 @@ class TrainingSession(models.Model):
     )
     # A validated `training.config.TrainingConfig`, as `to_json()`.
     config = models.JSONField(default=dict)
+    # Workers serve one queue each (`training_worker --queue`); the embedded worker serves "default".
+    queue = models.CharField(max_length=100, default="default")
+    # A resume is a new session (terminal sessions stay terminal, so their history is never rewritten);
+    # this links it to the one it continues.
+    resumed_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resumed_by"
+    )
     backend = models.CharField(max_length=20, choices=Task.Backend.choices)
     status = models.CharField(max_length=20, choices=SessionStatus.choices, default=SessionStatus.QUEUED)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.INITIALIZING)
@@ -189,6 +202,8 @@ class TrainingSession(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Starting spends compute, so it is granted (training.permissions; the Researchers group).
+        permissions = [("start_training", "Can start training")]
         constraints = [
             # Concurrent starts (two tabs, CLI and web) must give exactly one winner.
             models.UniqueConstraint(
@@ -201,6 +216,7 @@ class TrainingSession(models.Model):
             models.Index(fields=["task", "-created_at"]),
             # Workers look for queued sessions; the reaper for stale running ones.
             models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["status", "queue", "created_at"]),
             models.Index(fields=["-updated_at"]),
         ]
 

@@ -233,6 +233,9 @@ class Orchestrator:
         self._cancel_flag = threading.Event()
         self._force = 0  # repeated local cancels skip the graceful waits
         self._cancel_recorded = False
+        # Set when the supervising worker shuts down: the stop is not the user's cancel, and the
+        # session ends `interrupted` (resumable) instead of `cancelled`.
+        self._shutdown_reason = ""
         self._parse = _record_parser()
 
     # -- control from outside the loop -----------------------------------------------------------
@@ -241,6 +244,23 @@ class Orchestrator:
         if self._cancel_flag.is_set():
             self._force += 1
         self._cancel_flag.set()
+
+    def shutdown(self, reason: str, *, now: bool = False) -> None:
+        """Stop because this worker is going away; the session ends `interrupted`, resumable.
+
+        Like `cancel()` it only sets flags (signal handlers call it). The first call stops the
+        trainer gracefully (SIGINT: final checkpoint, success states flushed); `now=True` skips
+        the grace periods (SIGTERM, then SIGKILL at once, to the trainer's own group).
+        """
+        if not self._shutdown_reason:
+            self._shutdown_reason = reason
+        if now:
+            self._force = max(self._force, 2)
+        self._cancel_flag.set()
+
+    @property
+    def shutting_down(self) -> bool:
+        return bool(self._shutdown_reason)
 
     @property
     def cancel_requested(self) -> bool:
@@ -335,8 +355,20 @@ class Orchestrator:
         # Re-read for pks on every database (bulk_create sets them on PostgreSQL and SQLite alike,
         # but the rows must carry the related skill for the loop below).
         self.runs = list(self.session.skill_runs.select_related("skill").order_by("order"))
+        # A resume never retrains what the sessions it continues completed (whatever skip_complete
+        # says): those skills keep their success states, checkpoints and policy, and no new attempt.
+        done_before = self.done_in_resumed_chain()
+        for run in self.runs:
+            source = done_before.get(run.skill_id)
+            if source is not None and paths.has_policy(run.skill):
+                run.transition_to(
+                    SkillStatus.SKIPPED, actor=self.actor, stop_reason="resumed",
+                    message=f"completed in session {source}; kept ({run.success_states} success states)",
+                )
         if config.skip_complete:
             for run in self.runs:
+                if run.status != SkillStatus.PENDING:
+                    continue
                 if run.success_states >= config.min_success_states and paths.has_policy(run.skill):
                     run.transition_to(
                         SkillStatus.SKIPPED, actor=self.actor, stop_reason="skipped",
@@ -345,6 +377,21 @@ class Orchestrator:
                     )
         self._notify()
         return self.runs
+
+    def done_in_resumed_chain(self) -> dict[int, int]:
+        """Skill id -> session id, for skills done (completed/skipped) in the sessions this one resumes."""
+        done: dict[int, int] = {}
+        seen: set[int] = set()
+        previous_id = self.session.resumed_from_id
+        while previous_id is not None and previous_id not in seen:
+            seen.add(previous_id)
+            runs = SkillRun.objects.filter(session_id=previous_id, status__in=SkillStatus.done())
+            for skill_id in runs.values_list("skill_id", flat=True):
+                done.setdefault(skill_id, previous_id)
+            previous_id = (
+                TrainingSession.objects.filter(pk=previous_id).values_list("resumed_from_id", flat=True).first()
+            )
+        return done
 
     def train_all(self) -> None:
         """Train pending skills in order; stop at the first one that does not complete."""
@@ -370,6 +417,10 @@ class Orchestrator:
             target = SessionStatus.FAILED
             error = f"{failed.skill.name}: {failed.error or 'failed'}"
             message = f"skill {failed.skill.name} failed"
+        elif self._shutdown_reason and self.session.status == SessionStatus.RUNNING:
+            # A worker shutdown is not the user's cancel: leave it resumable, and say why.
+            target, message = SessionStatus.INTERRUPTED, self._shutdown_reason
+            error = f"interrupted: {self._shutdown_reason}; resume it to train the remaining skills"
         elif self.cancel_requested or self.session.status == SessionStatus.CANCELLING:
             target, message, error = SessionStatus.CANCELLED, "cancelled", ""
         else:
@@ -786,6 +837,14 @@ class Orchestrator:
         if self._cancel_recorded:
             return
         self._cancel_recorded = True
+        if self._shutdown_reason:
+            # Not a cancel: the session stays `running` until `finish` marks it interrupted.
+            SessionEvent.objects.create(
+                session=self.session, kind=SessionEvent.Kind.NOTE, actor=self.actor,
+                message=f"stopping: {self._shutdown_reason}",
+            )
+            self._notify()
+            return
         self._refresh_status()
         if self.session.status == SessionStatus.RUNNING:
             now = timezone.now()

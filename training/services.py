@@ -7,18 +7,22 @@ options, cancel as a database request, stale leases) lives in one place.
 
 from __future__ import annotations
 
+import logging
+import socket
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from tasks.models import Skill, Task
 from training import paths
 from training.config import ConfigError, TrainingConfig
+from training.executor import end_orphan_group
 from training.models import (
     IllegalTransition,
     LogLine,
@@ -31,9 +35,17 @@ from training.models import (
 )
 from training.orchestrator import CommandBuilder, Orchestrator, Timings, worker_identity
 
-# A running session whose supervisor has not written for this long is presumed dead. The
-# supervisor writes at least every `Timings.flush_interval` while a trainer runs.
-STALE_AFTER = timedelta(seconds=90)
+logger = logging.getLogger(__name__)
+
+# The lease. A supervisor renews its sessions' heartbeat every HEARTBEAT_INTERVAL (the orchestrator
+# at least every `Timings.flush_interval` while a trainer runs, the worker loop in the gaps); one
+# silent for STALE_AFTER is presumed dead. Workers reap every REAP_INTERVAL, so a killed worker's
+# session is marked interrupted within STALE_AFTER + REAP_INTERVAL (40 s; the promise is 60 s).
+# GENHRL_LEASE_SECONDS, when the settings define it, replaces STALE_AFTER.
+HEARTBEAT_INTERVAL = 5.0
+REAP_INTERVAL = 10.0
+STALE_AFTER = timedelta(seconds=getattr(settings, "GENHRL_LEASE_SECONDS", 30))
+DEFAULT_QUEUE = "default"
 
 
 class SessionAlreadyActive(Exception):
@@ -43,6 +55,10 @@ class SessionAlreadyActive(Exception):
         self.session = session
         where = f"session {session.pk} is {session.status}" if session else "another session is active"
         super().__init__(f"this task is already training ({where})")
+
+
+class NotResumable(Exception):
+    """The session cannot be resumed (it completed, is still active, or was resumed already)."""
 
 
 class TaskNotFound(Exception):
@@ -83,8 +99,10 @@ def start_session(
     owner: Any | None = None,
     actor: str | None = None,
     worker_id: str | None = None,
+    queue: str = DEFAULT_QUEUE,
+    resumed_from: TrainingSession | None = None,
 ) -> TrainingSession:
-    """Validate the options and queue a new session for `task`.
+    """Validate the options and queue a new session for `task`, on `queue` (workers serve one each).
 
     With `worker_id` the new session is claimed for that worker in the same transaction (queued
     -> running): the CLI supervises its own session, and no other worker may pick it up first.
@@ -110,11 +128,13 @@ def start_session(
         with transaction.atomic():
             session = TrainingSession.objects.create(
                 task=task, owner=owner if getattr(owner, "pk", None) else None,
-                config=cfg.to_json(), backend=cfg.backend,
+                config=cfg.to_json(), backend=cfg.backend, queue=queue or DEFAULT_QUEUE,
+                resumed_from=resumed_from,
             )
+            created = f"resumes session {resumed_from.pk}" if resumed_from else "session created"
             SessionEvent.objects.create(
                 session=session, kind=SessionEvent.Kind.STATUS, to_state=SessionStatus.QUEUED,
-                actor=who, message="session created",
+                actor=who, message=created,
             )
             if worker_id:
                 session.transition_to(
@@ -180,31 +200,127 @@ def run_session(session: TrainingSession, **kwargs: Any) -> TrainingSession:
     return make_orchestrator(session, **kwargs).run()
 
 
-def claim_next_session(worker_id: str | None = None) -> TrainingSession | None:
-    """Claim the oldest queued session for this worker (queued -> running), or None.
+def claim_next_session(worker_id: str | None = None, *, queue: str = DEFAULT_QUEUE) -> TrainingSession | None:
+    """Claim the oldest queued session of `queue` for this worker (queued -> running), or None.
 
-    The claim is a conditional UPDATE, so any number of workers may poll at once.
+    Any number of workers, on any number of hosts, may poll at once; each session is claimed
+    once. The claim itself is the conditional UPDATE of `transition_to` (WHERE status = 'queued'),
+    which only one writer can win. On PostgreSQL the candidate row is first locked with
+    SELECT ... FOR UPDATE SKIP LOCKED, so concurrent workers take different rows instead of
+    queueing behind one lock; SQLite serializes writers (IMMEDIATE transactions, settings.py).
     """
     worker = worker_id or worker_identity()
-    for candidate in TrainingSession.objects.filter(status=SessionStatus.QUEUED).order_by("created_at")[:20]:
+    queued = TrainingSession.objects.filter(status=SessionStatus.QUEUED, queue=queue).order_by("created_at", "pk")
+    if connection.features.has_select_for_update_skip_locked:
+        for _ in range(20):
+            with transaction.atomic():
+                candidate = queued.select_for_update(skip_locked=True).first()
+                if candidate is None:
+                    return None
+                try:
+                    _claim(candidate, worker)
+                except IllegalTransition:
+                    continue  # cancelled between our read and our lock
+                return candidate
+        return None
+    for candidate in queued[:20]:
         try:
-            candidate.transition_to(
-                SessionStatus.RUNNING, actor=f"worker:{worker}", message="claimed by a worker",
-                worker_id=worker, heartbeat_at=timezone.now(),
-            )
+            _claim(candidate, worker)
         except IllegalTransition:
             continue
         return candidate
     return None
 
 
-def reap_stale_sessions(*, task: Task | None = None, stale_after: timedelta = STALE_AFTER) -> list[TrainingSession]:
-    """Mark running sessions whose supervisor stopped heartbeating as `interrupted`.
+def _claim(session: TrainingSession, worker: str) -> None:
+    session.transition_to(
+        SessionStatus.RUNNING, actor=f"worker:{worker}", message=f"claimed by worker {worker}",
+        worker_id=worker, heartbeat_at=timezone.now(),
+    )
 
-    Their training skill runs fail and their pending ones are cancelled; completed skills keep
-    their results, so the next start (with skip-complete) resumes from them.
+
+def latest_resumable_session(task: Task) -> TrainingSession:
+    """The task's latest session, if it can be resumed; else `NotResumable` saying why."""
+    session = task.training_sessions.order_by("-created_at", "-pk").first()
+    if session is None:
+        raise NotResumable(f"{task.name} has no training session to resume")
+    if session.status not in SessionStatus.resumable():
+        raise NotResumable(f"the latest session ({session.pk}) of {task.name} is {session.status}; nothing to resume")
+    return session
+
+
+def resume_session(
+    session: TrainingSession,
+    *,
+    actor: str,
+    owner: Any | None = None,
+    worker_id: str | None = None,
+) -> TrainingSession:
+    """Continue an interrupted, failed or cancelled session: a new session with its settings.
+
+    For the web ("Resume" on a session page: `resume_session(s, actor=actor_for(user),
+    owner=user)`, then wake the worker) and `manage.py train TASK --resume` (with `worker_id`:
+    claimed at once, like `start_session`). The new session is queued on the same queue, linked by
+    `resumed_from`, and never deletes anything (`--new-run` is dropped). When it plans, every
+    skill that completed (or was skipped as complete) in the session it resumes, or in the ones
+    that one resumed, is skipped again: it keeps its success states, checkpoints and policy and gets
+    no new attempt. The old session stays as it ended (its history is not rewritten); both record
+    the resume as events.
+
+    Raises `NotResumable` (completed, still active, or already resumed by a later session) and
+    `SessionAlreadyActive` when the task trains in another session.
     """
-    cutoff = timezone.now() - stale_after
+    session.refresh_from_db()
+    if session.status not in SessionStatus.resumable():
+        raise NotResumable(f"session {session.pk} is {session.status}; only interrupted, failed or cancelled "
+                           "sessions can be resumed")
+    later = session.resumed_by.order_by("-pk").first()
+    if later is not None:
+        raise NotResumable(f"session {session.pk} was already resumed as session {later.pk}")
+    config = session.training_config().with_changes(new_run=False)
+    new = start_session(
+        session.task, config, owner=owner if owner is not None else session.owner, actor=actor,
+        worker_id=worker_id, queue=session.queue, resumed_from=session,
+    )
+    SessionEvent.objects.create(
+        session=session, kind=SessionEvent.Kind.NOTE, actor=actor, message=f"resumed as session {new.pk}"
+    )
+    return new
+
+
+def _same_host(worker_id: str) -> bool:
+    # worker_identity() is "<host>:<pid>:<random>"; a process group is only meaningful on its host.
+    return bool(worker_id) and worker_id.rsplit(":", 2)[0] == socket.gethostname()
+
+
+def end_orphan_trainers(session: TrainingSession) -> list[int]:
+    """End the trainer process groups a dead supervisor left behind; returns the groups ended.
+
+    Only groups recorded on the session's training runs, on this host, and verified in /proc to
+    still be that run's trainer (a member's argv holds the run's own spec.json path), so a reused
+    pid is never signalled. Trainers of the local executor normally die with their supervisor
+    (PR_SET_PDEATHSIG); this covers what that misses (grandchildren, non-Linux, a race at launch).
+    """
+    if not _same_host(session.worker_id):
+        return []
+    ended = []
+    for run in session.skill_runs.filter(status=SkillStatus.TRAINING, pid__isnull=False).exclude(run_dir=""):
+        marker = str(Path(run.run_dir) / "spec.json")
+        if end_orphan_group(int(run.pid), marker):  # type: ignore[arg-type]
+            ended.append(int(run.pid))  # type: ignore[arg-type]
+            logger.warning("session %s: ended orphaned trainer process group %s", session.pk, run.pid)
+    return ended
+
+
+def reap_stale_sessions(*, task: Task | None = None, stale_after: timedelta | None = None) -> list[TrainingSession]:
+    """Mark running sessions whose supervisor stopped heartbeating as `interrupted`, with the reason.
+
+    A trainer the dead supervisor left on this host is ended first (verified process group).
+    Their training skill runs fail and their pending ones are cancelled; completed skills keep
+    their results, so `resume_session` (or a new start with skip-complete) continues from them.
+    Every worker calls this every REAP_INTERVAL; starts call it for their task.
+    """
+    cutoff = timezone.now() - (stale_after if stale_after is not None else STALE_AFTER)
     stale = TrainingSession.objects.filter(
         status__in=[SessionStatus.RUNNING, SessionStatus.CANCELLING], heartbeat_at__lt=cutoff
     )
@@ -212,7 +328,17 @@ def reap_stale_sessions(*, task: Task | None = None, stale_after: timedelta = ST
         stale = stale.filter(task=task)
     reaped = []
     for session in stale:
-        message = f"no heartbeat from worker {session.worker_id or '?'} since {session.heartbeat_at:%Y-%m-%d %H:%M:%S}"
+        message = (
+            f"lease lost: no heartbeat from worker {session.worker_id or '?'} since "
+            f"{session.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC (worker killed or host lost)"
+        )
+        try:
+            ended = end_orphan_trainers(session)
+        except OSError:
+            logger.exception("session %s: cannot check for orphaned trainers", session.pk)
+            ended = []
+        if ended:
+            message += f"; ended its orphaned trainer process group {', '.join(map(str, ended))}"
         try:
             with transaction.atomic():
                 session.transition_to(

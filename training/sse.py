@@ -42,6 +42,7 @@ from django_eventstream.views import Listener, get_listener_manager
 
 from training.api.snapshots import progress_snapshot
 from training.models import TrainingSession
+from training.permissions import can_view
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +72,16 @@ class SessionChannelManager(DefaultChannelManager):
     """Channels are `session-<id>`; nothing is stored (snapshots replace replay)."""
 
     def can_read_channel(self, user: Any, channel: str) -> bool:
-        """Who may watch a session's progress: the one place to refine per-session permissions.
+        """Who may watch a session's progress: whoever may view the session (`permissions.can_view`).
 
-        Now: any logged-in user, for a session that exists. `user` is None for anonymous.
+        Every stream (ours and any django-eventstream view) asks here, so the stream can never be
+        more open than the session page. `user` is None for anonymous.
         """
         session_id = session_id_of(channel)
         if session_id is None or user is None or not user.is_authenticated:
             return False
-        return TrainingSession.objects.filter(pk=session_id).exists()
+        session = TrainingSession.objects.select_related("task", "owner").filter(pk=session_id).first()
+        return session is not None and can_view(user, session)
 
     def is_channel_reliable(self, channel: str) -> bool:
         # A full snapshot supersedes every earlier event, so there is nothing worth replaying.

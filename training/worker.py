@@ -1,8 +1,10 @@
-"""The embedded worker: runs queued sessions in threads of the daphne process.
+"""The worker loop: claims queued sessions, supervises each in a thread, holds their leases.
 
-With it, `make run` trains what the web queues with no other process to start. It is started
-from `genhrl_site/asgi.py` (so management commands never start one) when GENHRL_EMBEDDED_WORKER
-is on, and it follows the rules of any worker: it claims queued sessions with the conditional
+One class, two homes: `manage.py training_worker` runs it in the foreground of its own process
+(`serve()`, stopped by SIGTERM), and the embedded worker runs it in a thread of daphne
+(`start()`/`stop()`). With the embedded one, `make run` trains what the web queues with no other
+process to start; it is started from `genhrl_site/asgi.py` (so management commands never start
+one) when GENHRL_EMBEDDED_WORKER is on, and serves the "default" queue. Either way it claims queued sessions with the conditional
 update of `services.claim_next_session` (so other workers may poll the same table), runs at most
 GENHRL_WORKER_SLOTS at once (the others wait, queued, with their place in the queue shown),
 and holds each by its heartbeat. Each pass of its loop is `step()`, which a test can call alone.
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 import atexit
 import logging
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -49,13 +53,17 @@ class Worker:
         self,
         slots: int | None = None,
         *,
+        queue: str = services.DEFAULT_QUEUE,
         poll_interval: float = 2.0,
-        heartbeat_interval: float = 10.0,
-        reap_interval: float = 30.0,
+        heartbeat_interval: float = services.HEARTBEAT_INTERVAL,
+        reap_interval: float = services.REAP_INTERVAL,
+        stale_after: timedelta | None = None,
         worker_id: str | None = None,
         orchestrator_options: dict[str, Any] | None = None,
     ) -> None:
         self.slots = slots if slots is not None else settings.GENHRL_WORKER_SLOTS
+        self.queue = queue
+        self.stale_after = stale_after
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
         self.reap_interval = reap_interval
@@ -69,6 +77,10 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._last_heartbeat = 0.0
         self._last_reap = 0.0
+        # Bumped by signal handlers (`request_shutdown`); only `serve()` acts on it, because a
+        # handler must not take the locks the interrupted main thread may hold.
+        self.shutdown_requests = 0
+        self.shutdown_reason = ""  # what a handler saw ("... received SIGTERM"), for the sessions
 
     # -- one pass ---------------------------------------------------------------------------------
     def step(self) -> list[int]:
@@ -80,7 +92,7 @@ class Worker:
             self._last_heartbeat = now
         if now - self._last_reap >= self.reap_interval:
             # Sessions of crashed workers (any process) would otherwise block their task forever.
-            services.reap_stale_sessions()
+            services.reap_stale_sessions(stale_after=self.stale_after)
             self._last_reap = now
         claimed = []
         while not self._stop.is_set() and self.free_slots() > 0:
@@ -96,7 +108,7 @@ class Worker:
 
     def claim_one(self) -> TrainingSession | None:
         """Claim the oldest queued session and start its thread, or return None if there is none."""
-        session = services.claim_next_session(self.worker_id)
+        session = services.claim_next_session(self.worker_id, queue=self.queue)
         if session is None:
             return None
         session = TrainingSession.objects.select_related("task").get(pk=session.pk)
@@ -163,16 +175,7 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.step()
-            except Exception:
-                logger.exception("worker %s: pass failed; retrying", self.worker_id)
-                try:
-                    connection.close()
-                except Exception:
-                    logger.debug("worker: closing the connection failed", exc_info=True)
-            else:
-                close_old_connections()
+            self.safe_step()
             self._wake.wait(self.poll_interval)
             self._wake.clear()
         connection.close()
@@ -203,6 +206,88 @@ class Worker:
             self._thread.join(5.0)
         self._thread = None
         self.collect_finished()
+
+
+    # -- the foreground loop (`manage.py training_worker`) ------------------------------------------
+    def request_shutdown(self) -> None:
+        """For signal handlers: the first call stops gracefully, the second at once."""
+        self.shutdown_requests += 1
+
+    def serve(self, *, reason: str = "the worker was stopped (SIGTERM)", hard_timeout: float = 10.0) -> None:
+        """Run the loop in this thread until shut down, then leave every session resumable.
+
+        After the first `request_shutdown()` it claims nothing more, stops each trainer
+        gracefully (SIGINT, so it checkpoints and flushes its success states) and marks each
+        session `interrupted` with `reason`, renewing the leases while it waits. A second request
+        stops the trainers at once (SIGTERM, then SIGKILL, to their own process groups) and returns
+        within `hard_timeout`; a session still not ended then is left to the lease reaper.
+        """
+        handled = 0
+        hard_deadline: float | None = None
+        while True:
+            requests = self.shutdown_requests
+            if requests > handled:
+                handled = requests
+                self._stop.set()
+                now = requests >= 2
+                self.shutdown_sessions(self.shutdown_reason or reason, now=now)
+                if now and hard_deadline is None:
+                    hard_deadline = time.monotonic() + hard_timeout
+            if self._stop.is_set():
+                self.collect_finished()
+                if not self.running:
+                    break
+                if time.monotonic() - self._last_heartbeat >= self.heartbeat_interval:
+                    self.renew_heartbeats()
+                    self._last_heartbeat = time.monotonic()
+                if hard_deadline is not None and time.monotonic() >= hard_deadline:
+                    self.kill_trainers()
+                    break
+            else:
+                self.safe_step()
+            self._nap(0.05 if self._stop.is_set() else self.poll_interval)
+        connection.close()
+
+    def safe_step(self) -> None:
+        """`step()`, surviving a database outage: the loop retries on its next pass."""
+        try:
+            self.step()
+        except Exception:
+            logger.exception("worker %s: pass failed; retrying", self.worker_id)
+            try:
+                connection.close()
+            except Exception:
+                logger.debug("worker: closing the connection failed", exc_info=True)
+        else:
+            close_old_connections()
+
+    def _nap(self, seconds: float) -> None:
+        # Short slices, so a shutdown request (a plain counter) is seen within 50 ms.
+        deadline = time.monotonic() + seconds
+        seen = self.shutdown_requests
+        while time.monotonic() < deadline and self.shutdown_requests == seen:
+            if self._wake.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+                self._wake.clear()
+                return
+
+    def shutdown_sessions(self, reason: str, *, now: bool = False) -> int:
+        """Ask every running session to stop and end `interrupted` (resumable); returns how many."""
+        with self._lock:
+            slots = list(self.running.values())
+        for slot in slots:
+            slot.orchestrator.shutdown(reason, now=now)
+        return len(slots)
+
+    def kill_trainers(self) -> None:
+        """Last resort at the hard deadline: SIGKILL each running trainer's own process group."""
+        with self._lock:
+            slots = list(self.running.values())
+        for slot in slots:
+            state = slot.orchestrator.current
+            if state is not None:
+                state.process.signal_group(signal.SIGKILL)
+        for slot in slots:
+            slot.thread.join(2.0)
 
 
 embedded_worker = Worker()

@@ -32,3 +32,16 @@ document.addEventListener("DOMContentLoaded", () => {
   setupTreeTools(document);
   setupMenus();
 });
+
+// A signed-out session turns every htmx request into the login page: go there instead of
+// swapping it into a fragment, and come back to this page after signing in.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const login = document.body.dataset.loginUrl;
+  const answered = event.detail.xhr && event.detail.xhr.responseURL;
+  if (!login || !answered) return;
+  if (new URL(answered).pathname === login) {
+    event.detail.shouldSwap = false;
+    const here = window.location.pathname + window.location.search;
+    window.location.assign(login + "?next=" + encodeURIComponent(here));
+  }
+});

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from tasks.importer import import_demo
 from tasks.models import Skill, Task
 from tests.web.live import LiveDaphne, live_database_url, run_daphne, use_file_sqlite_test_db
-from training import services
+from training import permissions, services
 from training.models import TrainingSession
 from training.tokens import ApiToken
 
@@ -63,6 +64,24 @@ def one_skill_task(name: str, robot: str = "PointMass") -> Task:
     )
     Skill.objects.create(task=task, name=name, level=0, order=0, is_primitive=True)
     return task
+
+
+def make_researcher(user: Any) -> Any:
+    """Give `user` the start permission the way an admin does: the Researchers group.
+
+    get_or_create, because a transactional test's flush removes the group the migration made.
+    """
+    permission = Permission.objects.get(content_type__app_label="training", codename="start_training")
+    group, _ = Group.objects.get_or_create(name=permissions.RESEARCHERS_GROUP)
+    group.permissions.add(permission)
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def user(user: Any) -> Any:
+    """The API tests' researcher starts sessions, so it holds the start permission."""
+    return make_researcher(user)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ PATHS = {
     "/api/tasks/{task_name}/training/status": "get",
     "/api/tasks/{task_name}/training/start": "post",
     "/api/tasks/{task_name}/training/cancel": "post",
+    "/api/tasks/{task_name}/training/resume": "post",
     "/api/tasks/{task_name}/training/progress/{session_id}": "get",
 }
 

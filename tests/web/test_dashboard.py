@@ -18,7 +18,7 @@ def test_dashboard_counts_tasks_skills_and_robots(user_client, doorway_task, dem
     assert response.context["robot_count"] == 2
     body = response.content.decode()
     assert "patrol_beacons" in body and "doorway_and_goal" in body
-    assert 'id="active-sessions"' in body and "Running training sessions will be listed here." in body
+    assert 'id="active-sessions"' in body and "No training sessions are running." in body
 
 
 def test_dashboard_lists_most_recently_updated_first(user_client):
@@ -42,14 +42,5 @@ def test_rescan_button_is_for_staff_only(client, user, staff_user):
 
 
 def test_dashboard_query_count_is_small(user_client, django_assert_max_num_queries, doorway_task):
-    with django_assert_max_num_queries(5):  # session, user, totals, recent tasks
+    with django_assert_max_num_queries(6):  # session, user, totals, recent tasks, training now
         user_client.get(reverse("dashboard"))
-
-
-def test_active_sessions_slot_renders_a_list_or_an_empty_state():
-    from django.template.loader import render_to_string
-
-    empty = render_to_string("tasks/_active_sessions.html", {"active_sessions": []})
-    assert "No training sessions are running." in empty
-    listed = render_to_string("tasks/_active_sessions.html", {"active_sessions": ["fetch_block on PointMass"]})
-    assert "fetch_block on PointMass" in listed

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.urls import reverse
 
@@ -19,11 +17,17 @@ def detail(client, task):
     return response, response.content.decode()
 
 
-def test_shows_description_badges_and_training_placeholder(user_client, doorway_task):
-    _, body = detail(user_client, doorway_task)
+def test_shows_description_badges_and_start_training(client, user, staff_user, doorway_task):
+    start_url = reverse("training:configure", kwargs={"robot": "G1", "name": doorway_task.name})
+    client.force_login(user)
+    _, body = detail(client, doorway_task)
     assert "Walk through a doorway formed by two heavy walls" in body
     assert "6 skills" in body and "3 levels" in body and "1 undefined" in body
-    assert re.search(r'<button[^>]*disabled[^>]*>Start training</button>', body)
+    # Without the start permission the button is there but disabled, saying why.
+    assert 'id="start-permission-note"' in body and start_url not in body
+    client.force_login(staff_user)
+    _, body = detail(client, doorway_task)
+    assert "Start training" in body and start_url in body
 
 
 def test_shows_import_warnings(user_client, doorway_task):
@@ -155,5 +159,7 @@ def test_demo_task_page(user_client, demo_tasks):
 
 
 def test_detail_query_count_does_not_grow_with_skills(user_client, doorway_task, django_assert_max_num_queries):
-    with django_assert_max_num_queries(4):  # session, user, task, skills
+    # session, user, task, skills, permissions, then the training panel and per-skill status
+    # (constant in the number of skills)
+    with django_assert_max_num_queries(12):
         user_client.get(doorway_task.get_absolute_url())

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from tasks.models import Task
@@ -46,18 +46,16 @@ def session_urls(session: TrainingSession) -> dict[str, str]:
 
 
 def _page_url(session: TrainingSession) -> str:
-    try:
-        return reverse("training:session", kwargs={"pk": session.pk})
-    except NoReverseMatch:
-        # Without the session pages mounted, the task page shows the task's active session.
-        return session.task.get_absolute_url()
+    return reverse("training:session", kwargs={"pk": session.pk})
 
 
 def queue_position(session: TrainingSession) -> int | None:
     """1 for the next session a worker will claim; None unless the session is queued."""
     if session.status != SessionStatus.QUEUED:
         return None
-    ahead = TrainingSession.objects.filter(status=SessionStatus.QUEUED, created_at__lt=session.created_at).count()
+    ahead = TrainingSession.objects.filter(
+        status=SessionStatus.QUEUED, queue=session.queue, created_at__lt=session.created_at
+    ).count()
     return ahead + 1
 
 

@@ -1,9 +1,11 @@
-"""The training API: status, start, cancel and the live progress stream of a task.
+"""The training API: status, start, cancel, resume and the live progress stream of a task.
 
 Paths follow the product spec (`/api/tasks/{task_name}/training/...`). `robot` may be left out
 when only one robot has a task of that name; task names are case-sensitive (GenHRL has case
 twins). Each view reads: access helper (404/403), validate, call a verb of `training.services`,
-answer. The OpenAPI document is `/api/openapi.json`, its page `/api/docs`.
+answer. Who may do what is decided in `training.permissions` (any signed-in user views; starting
+needs the `training.start_training` permission; cancel and resume are for the session's owner and
+staff). The OpenAPI document is `/api/openapi.json`, its page `/api/docs`.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from tasks.models import Task
-from training import services
+from training import permissions, services
 from training.api import schemas
 from training.api.auth import api_auth
 from training.api.snapshots import progress_snapshot, session_urls, task_status
@@ -31,7 +34,9 @@ api = NinjaAPI(
     description=(
         "Train GenHRL skill hierarchies from scripts and pages. Authenticate with "
         "`Authorization: Bearer <token>` (`manage.py create_api_token USER`) or, from a browser, "
-        "the session cookie plus the `X-CSRFToken` header on POST."
+        "the session cookie plus the `X-CSRFToken` header on POST. Any signed-in user may read "
+        "status and progress; starting needs the `training.start_training` permission (the "
+        "Researchers group; staff implicitly); cancel and resume are for the session's owner and staff."
     ),
     auth=api_auth(),
     urls_namespace="api",
@@ -82,6 +87,18 @@ def _bad_parameters(request: HttpRequest, exc: NinjaValidationError) -> HttpResp
     return api.create_response(request, {"detail": "invalid request", "errors": errors}, status=400)
 
 
+@api.exception_handler(PermissionDenied)
+def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    # The access helpers in training.permissions raise Django's exception; say why, as JSON.
+    return api.create_response(request, {"detail": str(exc) or "permission denied"}, status=403)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    # ninja's default hides the message unless DEBUG; ours name only what the client sent.
+    return api.create_response(request, {"detail": str(exc) or "not found"}, status=404)
+
+
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     detail = str(exc) if str(exc) != "Unauthorized" else "authentication required: a Bearer token or a session"
@@ -106,17 +123,15 @@ def _get_task(task_name: str, robot: str | None) -> Task:
     return found[0]
 
 
-def _get_session_for_user(request: HttpRequest, task: Task, session_id: int) -> TrainingSession:
-    """One of the task's sessions that this user may watch; 404 if not the task's, 403 if not allowed."""
-    session = (
-        TrainingSession.objects.select_related("task", "owner", "current_skill")
-        .filter(pk=session_id, task=task)
-        .first()
-    )
-    if session is None:
-        raise HttpError(404, f"task {task.name!r} has no session {session_id}")
+def _get_session_to_watch(request: HttpRequest, task: Task, session_id: int) -> TrainingSession:
+    """One of the task's sessions whose stream this user may read; 404 if not the task's, else 403.
+
+    The stream also asks the channel manager (`sse.can_watch`), the single rule that every
+    event stream obeys, so this endpoint can never be more open than django-eventstream's view.
+    """
+    session = permissions.get_session_for_viewer(request, session_id, task=task)
     if not can_watch(request.user, session.pk):
-        raise HttpError(403, "you may not watch this session")
+        raise PermissionDenied("you may not watch this session")
     return session
 
 
@@ -125,10 +140,40 @@ def _get_active_session_to_cancel(request: HttpRequest, task: Task) -> TrainingS
     session = services.active_session(task)
     if session is None:
         raise HttpError(404, f"task {task.name!r} has no queued or running session")
-    user: Any = request.user
-    if not (user.is_staff or (session.owner_id is not None and session.owner_id == user.pk)):
-        raise HttpError(403, "only the session's owner or staff may cancel it")
-    return session
+    return permissions.require_can_cancel(request, session)
+
+
+def _get_session_to_resume(request: HttpRequest, task: Task) -> TrainingSession:
+    """The task's latest session if it ended unfinished and this user may resume it.
+
+    404 if there is none (or it completed); 403 if the user is neither its owner nor staff. The
+    caller answers 409 first when the task is training, so this never sees an active session.
+    """
+    try:
+        session = services.latest_resumable_session(task)
+    except services.NotResumable as exc:
+        raise HttpError(404, str(exc)) from None
+    return permissions.require_can_resume(request, session)
+
+
+def _already_training(exc: services.SessionAlreadyActive) -> Status:
+    other = exc.session
+    return Status(409, {
+        "detail": str(exc),
+        "session_id": other.pk if other else None,
+        "status": other.status if other else None,
+        "urls": session_urls(other) if other else None,
+    })
+
+
+def _started(session: TrainingSession) -> Status:
+    snapshot = progress_snapshot(session.pk)
+    return Status(201, {
+        "session_id": session.pk,
+        "status": snapshot["status"],
+        "queue_position": snapshot["queue_position"],
+        "urls": snapshot["urls"],
+    })
 
 
 def _options(request: HttpRequest) -> dict[str, Any]:
@@ -183,28 +228,17 @@ def training_status(request: HttpRequest, task_name: str, robot: str | None = No
 def training_start(request: HttpRequest, task_name: str, robot: str | None = None) -> Any:
     """Queue a session with the options in the JSON body (the same checks as `manage.py train`).
 
-    409 if the task already has a queued, running or cancelling session.
+    403 without the `training.start_training` permission; 409 if the task already has a queued,
+    running or cancelling session. The caller becomes the session's owner.
     """
-    task = _get_task(task_name, robot)
+    task = permissions.require_can_start(request, _get_task(task_name, robot))
     config = TrainingConfig.from_data(_options(request), task=task)
     try:
         session = services.start_session(task, config, owner=request.user)
     except services.SessionAlreadyActive as exc:
-        other = exc.session
-        return Status(409, {
-            "detail": str(exc),
-            "session_id": other.pk if other else None,
-            "status": other.status if other else None,
-            "urls": session_urls(other) if other else None,
-        })
+        return _already_training(exc)
     _worker_notify()
-    snapshot = progress_snapshot(session.pk)
-    return Status(201, {
-        "session_id": session.pk,
-        "status": snapshot["status"],
-        "queue_position": snapshot["queue_position"],
-        "urls": snapshot["urls"],
-    })
+    return _started(session)
 
 
 @api.post(
@@ -218,12 +252,52 @@ def training_start(request: HttpRequest, task_name: str, robot: str | None = Non
 def training_cancel(request: HttpRequest, task_name: str, robot: str | None = None) -> Any:
     """Ask the active session to stop: a queued one ends at once, a running one becomes `cancelling`.
 
+    Only the session's owner and staff may (403 otherwise); 404 if nothing is queued or running.
     The trainer is stopped gracefully and keeps the success states it collected.
     """
     session = _get_active_session_to_cancel(request, _get_task(task_name, robot))
     session = services.request_cancel(session, actor=services.actor_for(request.user))
     relay.wake(session.pk)
     return progress_snapshot(session.pk)
+
+
+@api.post(
+    "/tasks/{task_name}/training/resume",
+    response={
+        201: schemas.Started,
+        400: schemas.FieldProblems,
+        401: schemas.Problem,
+        403: schemas.Problem,
+        404: schemas.Problem,
+        409: schemas.AlreadyTraining,
+    },
+    url_name="training_resume",
+    operation_id="training_resume",
+    summary="Resume the task's latest unfinished session",
+)
+def training_resume(request: HttpRequest, task_name: str, robot: str | None = None) -> Any:
+    """Continue the task's latest failed, cancelled or interrupted session from the skills it finished.
+
+    A new session with the same options is queued (linked to the old one; the caller owns it);
+    completed skills are skipped, nothing is deleted. Only the old session's owner and staff may
+    (403 otherwise), and they need the start permission; 404 if the latest session completed, was
+    already resumed or there is none; 409 if the task is training now.
+    """
+    task = _get_task(task_name, robot)
+    active = services.active_session(task)
+    if active is not None:
+        return _already_training(services.SessionAlreadyActive(active))
+    previous = _get_session_to_resume(request, task)
+    try:
+        # Whoever resumes owns the new session: they chose to spend the compute (as with start).
+        session = services.resume_session(previous, actor=services.actor_for(request.user), owner=request.user)
+    except services.SessionAlreadyActive as exc:
+        return _already_training(exc)
+    except services.NotResumable as exc:
+        # Resumed by someone else between our read and now.
+        raise HttpError(404, str(exc)) from None
+    _worker_notify()
+    return _started(session)
 
 
 @api.get(
@@ -236,7 +310,7 @@ def training_cancel(request: HttpRequest, task_name: str, robot: str | None = No
 )
 def training_progress(request: HttpRequest, task_name: str, session_id: int, robot: str | None = None) -> Any:
     """`text/event-stream` of the session's snapshots, live from whichever process trains it."""
-    session = _get_session_for_user(request, _get_task(task_name, robot), session_id)
+    session = _get_session_to_watch(request, _get_task(task_name, robot), session_id)
     response = StreamingHttpResponse(
         progress_events(session.pk, request.user.pk), content_type="text/event-stream"
     )

@@ -5,6 +5,9 @@ shows in the portal while it runs, and the web can cancel it. Ctrl-C cancels gra
 to the trainer's process group, then SIGTERM and SIGKILL after grace periods; press it again to
 hurry. Exit status: 0 only when every skill completed (or was skipped as already complete), 1 on
 failure, 130 when cancelled.
+
+`train TASK --resume` continues the task's latest interrupted, failed or cancelled session here,
+with that session's settings (services.resume_session): skills it completed are not retrained.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from rich.progress import (
 from tasks.models import Task
 from training import paths, services
 from training.config import MIN_STEPS, NUM_ENVS, ConfigError, TrainingConfig
-from training.models import SessionStatus, SkillRun, SkillStatus
+from training.models import SessionStatus, SkillRun, SkillStatus, TrainingSession
 from training.orchestrator import Orchestrator, worker_identity
 
 # CLI flag of each config field, for error messages that name what the user typed.
@@ -96,6 +99,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--max-frames", help=argparse.SUPPRESS)  # fixed-work runs (bench, tests)
         parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+        parser.add_argument(
+            "--resume", action="store_true",
+            help="continue the task's latest interrupted, failed or cancelled session with its settings; "
+            "completed skills are not retrained",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -103,10 +111,21 @@ class Command(BaseCommand):
         except services.TaskNotFound as exc:
             raise CommandError(str(exc)) from None
         data = {name: options.get(name) for name in FLAGS if name != "task"}
-        try:
-            config = TrainingConfig.from_data(data, task=task)
-        except ConfigError as exc:
-            raise CommandError(f"invalid options: {_problems(exc)}") from None
+        resume: TrainingSession | None = None
+        if options.get("resume"):
+            given = [FLAGS[name] for name, value in data.items() if value is not None]
+            if given:
+                raise CommandError(f"--resume reuses the session's settings; drop {', '.join(given)}")
+            try:
+                resume = services.latest_resumable_session(task)
+            except services.NotResumable as exc:
+                raise CommandError(str(exc)) from None
+            config = resume.training_config()
+        else:
+            try:
+                config = TrainingConfig.from_data(data, task=task)
+            except ConfigError as exc:
+                raise CommandError(f"invalid options: {_problems(exc)}") from None
 
         # From the moment the session exists, Ctrl-C (and SIGTERM) cancel it. The handler only
         # sets flags (no output, no database): the supervising loop records the cancel between
@@ -120,7 +139,7 @@ class Command(BaseCommand):
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            orch = self._supervise(task, config, options, pending)
+            orch = self._supervise(task, config, options, pending, resume=resume)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -133,15 +152,24 @@ class Command(BaseCommand):
             raise CommandError("training cancelled; completed skills keep their results", returncode=130)
         raise CommandError(f"training {session.status}: {session.error or 'see the log above'}")
 
-    def _supervise(self, task: Task, config: TrainingConfig, options: dict[str, Any], pending: Pending) -> Orchestrator:
+    def _supervise(
+        self, task: Task, config: TrainingConfig, options: dict[str, Any], pending: Pending,
+        *, resume: TrainingSession | None = None,
+    ) -> Orchestrator:
         actor = f"cli:{_login()}"
         worker_id = worker_identity()
         try:
             # Claimed for this process at once, so a web worker polling for queued sessions
             # cannot take a session that this terminal is about to supervise.
-            session = services.start_session(task, config, actor=actor, worker_id=worker_id)
+            if resume is not None:
+                session = services.resume_session(resume, actor=actor, worker_id=worker_id)
+                self.stdout.write(f"Resuming session {resume.pk} ({resume.status}) as session {session.pk}")
+            else:
+                session = services.start_session(task, config, actor=actor, worker_id=worker_id)
         except ConfigError as exc:
             raise CommandError(f"invalid options: {_problems(exc)}") from None
+        except services.NotResumable as exc:
+            raise CommandError(str(exc)) from None
         except services.SessionAlreadyActive as exc:
             raise CommandError(f"{task.name} ({task.robot}): {exc}; cancel it or wait") from None
 

@@ -1,0 +1,256 @@
+// GenHRL Portal: the training pages' small behaviours (dialogs, live-view fallback, log scrolling,
+// the configuration form's backend defaults, "Train selected"). Each page also works without it:
+// every dialog URL is a page, every action a form.
+"use strict";
+
+(function () {
+  const MODAL_ROOT = "modal-root";
+  const POLL_MS = 3000;
+  // Recent SSE events of this page, for people debugging and for the browser tests.
+  window.genhrlSse = window.genhrlSse || [];
+
+  // htmx swaps 2xx only by default; the configuration form answers 422 (bad values) and 409
+  // (already training) with a form to show, so those are swapped too.
+  htmx.config.responseHandling.unshift({ code: "409|422", swap: true, error: false });
+
+  // ---- dialogs -------------------------------------------------------------------------------
+  function modalRoot() {
+    return document.getElementById(MODAL_ROOT);
+  }
+
+  function openDialogs(root) {
+    root.querySelectorAll("dialog[data-modal]").forEach((dialog) => {
+      if (!dialog.open) dialog.showModal();
+      scrollLogs(dialog, true);
+    });
+  }
+
+  // Emptying the root through htmx runs its clean-up, which closes the dialog's SSE stream.
+  function clearModal() {
+    const root = modalRoot();
+    if (root && root.firstChild) htmx.swap(root, "", { swapStyle: "innerHTML" });
+  }
+
+  document.addEventListener("htmx:afterSettle", (event) => {
+    if (event.detail.target && event.detail.target.id === MODAL_ROOT) openDialogs(event.detail.target);
+  });
+
+  // A dialog closes by its buttons, Escape, or a click on the backdrop; closing never stops training.
+  document.addEventListener("close", (event) => {
+    if (event.target.matches && event.target.matches("#modal-root dialog[data-modal]")) clearModal();
+  }, true);
+
+  document.addEventListener("click", (event) => {
+    const closer = event.target.closest("[data-close-modal]");
+    if (closer) {
+      const dialog = closer.closest("dialog");
+      if (dialog) dialog.close();
+      return;
+    }
+    if (event.target.matches && event.target.matches("#modal-root dialog[data-modal]")) {
+      const box = event.target.getBoundingClientRect();
+      const inside = event.clientX >= box.left && event.clientX <= box.right &&
+        event.clientY >= box.top && event.clientY <= box.bottom;
+      if (!inside) event.target.close();
+    }
+    const dismiss = event.target.closest("[data-dismiss]");
+    if (dismiss) dismiss.parentElement.remove();
+  });
+
+  // ---- live progress: SSE, with polling while the stream is down --------------------------------
+  function liveOf(node) {
+    return node.closest ? node.closest("[data-session-live]") : null;
+  }
+
+  function stopPolling(live) {
+    if (live && live._pollTimer) {
+      clearInterval(live._pollTimer);
+      live._pollTimer = null;
+    }
+  }
+
+  function startPolling(live) {
+    if (!live || live._pollTimer) return;
+    live._pollTimer = setInterval(() => {
+      const body = live.querySelector(".session-body");
+      if (!document.body.contains(live) || !body || body.querySelector("[data-terminal]")) {
+        stopPolling(live);
+        return;
+      }
+      htmx.trigger(body, "poll");
+    }, POLL_MS);
+  }
+
+  document.addEventListener("htmx:sseOpen", (event) => {
+    const live = liveOf(event.target);
+    if (!live) return;
+    live.dataset.sse = "open";
+    window.genhrlSse.push("open");
+    stopPolling(live);
+  });
+
+  document.addEventListener("htmx:sseError", (event) => {
+    const live = liveOf(event.target);
+    if (!live) return;
+    live.dataset.sse = "down";
+    window.genhrlSse.push("error");
+    startPolling(live);
+  });
+
+  document.addEventListener("htmx:sseClose", (event) => {
+    const live = liveOf(event.target);
+    if (!live) return;
+    live.dataset.sse = "closed";
+    window.genhrlSse.push("close");
+  });
+
+  document.addEventListener("htmx:sseMessage", (event) => {
+    const type = event.detail && event.detail.type;
+    if (type) window.genhrlSse.push(type);
+    if (window.genhrlSse.length > 200) window.genhrlSse.splice(0, 100);
+  });
+
+  // ---- the trainer output: stay at the bottom unless the reader scrolled up ----------------------
+  function scrollLogs(root, force) {
+    root.querySelectorAll("[data-log]").forEach((log) => {
+      if (force || log.dataset.follow !== "false") log.scrollTop = log.scrollHeight;
+    });
+  }
+
+  document.addEventListener("scroll", (event) => {
+    const log = event.target;
+    if (log.matches && log.matches("[data-log]")) {
+      const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+      const body = log.closest(".session-body");
+      if (body) body.dataset.followLog = atBottom ? "true" : "false";
+    }
+  }, true);
+
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const target = event.detail.target;
+    if (!target || !target.classList || !target.classList.contains("session-body")) return;
+    const log = target.querySelector("[data-log]");
+    target._logScroll = log ? log.scrollTop : null;
+  });
+
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const target = event.detail.target;
+    if (!target || !target.classList || !target.classList.contains("session-body")) return;
+    const log = target.querySelector("[data-log]");
+    if (!log) return;
+    if (target.dataset.followLog === "false" && target._logScroll != null) {
+      log.scrollTop = target._logScroll;
+    } else {
+      log.scrollTop = log.scrollHeight;
+    }
+    if (target.querySelector("[data-terminal]")) stopPolling(liveOf(target));
+  });
+
+  // ---- configuration form: the backend decides the defaults and ranges --------------------------
+  document.addEventListener("change", (event) => {
+    const select = event.target;
+    if (!select.matches || !select.matches("#config-form select[name=backend]")) return;
+    const form = select.form;
+    const previous = select.dataset.previous || select.querySelector("option[selected]")?.value || "embedded";
+    const next = select.value;
+    form.querySelectorAll("input[data-default-" + next + "]").forEach((input) => {
+      const oldDefault = input.getAttribute("data-default-" + previous);
+      const newDefault = input.getAttribute("data-default-" + next);
+      const range = input.getAttribute("data-range-" + next);
+      if (range) {
+        const [low, high] = range.split(",");
+        input.min = low;
+        input.max = high;
+      }
+      input.placeholder = newDefault;
+      // Only values the person did not change follow the backend.
+      if (input.value === "" || input.value === oldDefault) input.value = newDefault;
+    });
+    select.dataset.previous = next;
+  }, true);
+
+  // A form that came back with the server's messages: take the person to the first one.
+  document.addEventListener("htmx:afterSettle", (event) => {
+    if (event.detail.xhr && event.detail.xhr.status === 422) {
+      const bad = document.querySelector("#config-form .has-error input, #config-form .has-error select");
+      if (bad) {
+        bad.focus();
+        bad.scrollIntoView({ block: "center" });
+      }
+    }
+  });
+
+  // ---- task list: "Train selected" ------------------------------------------------------------
+  function bulkUpdate() {
+    const boxes = Array.from(document.querySelectorAll("input[data-bulk-select]"));
+    const count = boxes.filter((box) => box.checked).length;
+    const label = document.querySelector("[data-bulk-count]");
+    const all = document.querySelector("input[data-bulk-all]");
+    if (label) {
+      label.textContent = count
+        ? count + " task" + (count === 1 ? "" : "s") + " selected: each starts with default settings, in this order."
+        : "Select tasks to train them one after another.";
+    }
+    if (all) {
+      all.checked = boxes.length > 0 && count === boxes.length;
+      all.indeterminate = count > 0 && count < boxes.length;
+    }
+  }
+
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("input[data-bulk-all]")) {
+      document.querySelectorAll("input[data-bulk-select]").forEach((box) => { box.checked = event.target.checked; });
+    }
+    if (event.target.matches("input[data-bulk-all], input[data-bulk-select]")) bulkUpdate();
+  });
+
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (event.detail.elt && event.detail.elt.id === "bulk-train" && event.detail.successful) {
+      document.querySelectorAll("input[data-bulk-select]:checked").forEach((box) => { box.checked = false; });
+      bulkUpdate();
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", (event) => {
+    if (event.detail.target && event.detail.target.id === "task-results") bulkUpdate();
+  });
+
+  // ---- errors worth telling a person ------------------------------------------------------------
+  let lastToast = 0;
+  function toast(text) {
+    const now = Date.now();
+    if (now - lastToast < 8000) return;
+    lastToast = now;
+    let box = document.getElementById("toast");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "toast";
+      box.className = "toast";
+      box.setAttribute("role", "alert");
+      document.body.appendChild(box);
+    }
+    box.textContent = text;
+    box.hidden = false;
+    clearTimeout(box._timer);
+    box._timer = setTimeout(() => { box.hidden = true; }, 7000);
+  }
+
+  document.addEventListener("htmx:responseError", (event) => {
+    const status = event.detail.xhr.status;
+    const text = status === 403
+      ? "Not allowed: only the person who started a session, or staff, can change it."
+      : status === 404
+        ? "Not found: it may have been deleted. Reload the page."
+        : "The server answered " + status + ". Try again; if it persists, check the server's log.";
+    toast(text);
+  });
+
+  document.addEventListener("htmx:sendError", () => {
+    toast("Cannot reach the portal. Live views retry on their own; check the server or your connection.");
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    scrollLogs(document, true);
+    bulkUpdate();
+  });
+})();

@@ -1,0 +1,150 @@
+"""The progress view: page, dialog and live partial, rendered from the database at every request."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from training.models import MetricPoint, SessionStatus, SkillRun, SkillStatus, Stage, TrainingSession
+from training.views import CURVE_POINTS, _curve_points
+
+from .conftest import run_session
+
+pytestmark = pytest.mark.django_db
+MODAL = {"HX-Request": "true", "HX-Target": "modal-root"}
+LIVE = {"HX-Request": "true", "HX-Target": "session-body-1"}
+
+
+def page_url(session: TrainingSession, view: str = "session") -> str:
+    return reverse(f"training:{view}", kwargs={"pk": session.pk})
+
+
+def test_session_page_shows_stage_skills_states_curves_and_output(user_client, fetch_block, user):
+    session = run_session(fetch_block, user)
+    response = user_client.get(page_url(session))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<dialog" not in body and "<h1>Training" in body
+    # Stages: initializing and planning done, training current.
+    assert 'class="stage stage-done" data-stage-name="planning"' in body
+    assert 'class="stage stage-current" aria-current="step" data-stage-name="training"' in body
+    # The sequence, coloured by status, with success states against the minimum and elapsed time.
+    assert 'class="skill-card status-training" data-skill="go_to_block" data-status="training"' in body
+    assert 'data-skill="go_to_goal" data-status="pending"' in body
+    assert "<strong>3</strong> / 5 success states" in body
+    assert '<dd data-skill-elapsed>42 s</dd>' in body
+    assert ">go_to_block</code>" in body.split("data-current-skill")[1][:80]
+    # Curves drawn on the server, and the output with the error lines marked.
+    assert body.count('class="curve-line"') == 2
+    assert '<span class="log-line log-error" data-seq="2">Traceback (most recent call last):</span>' in body
+    assert '<span class="log-line log-error" data-seq="3">RuntimeError: boom</span>' in body
+    assert '<span class="log-line log-system" data-seq="4">' in body
+    # Live: the SSE stream of the API, and the partial refetched on each event.
+    assert f'sse-connect="/api/tasks/fetch_block/training/progress/{session.pk}?robot=PointMass"' in body
+    assert f'hx-get="{page_url(session, "session_progress")}"' in body
+
+
+def test_dialog_for_the_modal_and_partial_for_live_updates(user_client, fetch_block, user):
+    session = run_session(fetch_block, user)
+    dialog = user_client.get(page_url(session), headers=MODAL).content.decode()
+    assert dialog.lstrip().startswith("<dialog") and "Closing this window does not stop training." in dialog
+    assert f'hx-get="{page_url(session, "session_progress")}?dialog=1"' in dialog
+    partial = user_client.get(page_url(session, "session_progress"), {"dialog": "1"}, headers=LIVE)
+    text = partial.content.decode()
+    assert text.lstrip().startswith('<div class="sp status-running"') and "<html" not in text
+    assert 'data-skill="go_to_block"' in text
+
+
+def test_live_update_resends_the_buttons_only_when_their_state_changed(user_client, fetch_block, user):
+    session = run_session(fetch_block, user)
+    url = page_url(session, "session_progress")
+    first = user_client.get(url, headers=LIVE)
+    assert 'hx-swap-oob="true"' in first.content.decode()  # the client said nothing: send them
+    key = first.context["actions_key"]
+    assert key == "running:0:1"
+    same = user_client.get(url, {"shown": key}, headers=LIVE).content.decode()
+    assert "session-actions-" not in same
+    TrainingSession.objects.filter(pk=session.pk).update(cancel_requested_at=timezone.now())
+    changed = user_client.get(url, {"shown": key}, headers=LIVE).content.decode()
+    assert f'id="session-actions-{session.pk}" class="session-actions" hx-swap-oob="true"' in changed
+    assert "Stopping…" in changed
+
+
+def test_queued_session_shows_its_place_in_the_queue(user_client, demo, queue):
+    first = queue(demo["patrol_beacons"])
+    second = queue(demo["fetch_block"])
+    body = user_client.get(page_url(second)).content.decode()
+    assert 'data-queue-position="2"' in body and "#2 in line" in body
+    assert 'data-queue-position="1"' in user_client.get(page_url(first)).content.decode()
+    # Before planning, the skills it will train are listed, all pending.
+    assert body.count('data-status="pending"') == 3
+
+
+def test_failed_session_says_what_to_try(user_client, fetch_block, user):
+    session = run_session(fetch_block, user, num_envs=256)
+    run = session.skill_runs.get(order=0)
+    error = "GPU out of memory: reduce parallel environments (--num-envs, now 256).\nthe trainer exited with code 1"
+    run.transition_to(SkillStatus.FAILED, actor="worker:test", error=error)
+    session.transition_to(SessionStatus.FAILED, actor="worker:test", error=f"go_to_block: {error}")
+    session.set_stage(Stage.COMPLETE, actor="worker:test")
+    response = user_client.get(page_url(session))
+    body = response.content.decode()
+    assert "Training failed" in body
+    assert "retry with fewer parallel environments (now 256), e.g. 128" in body
+    assert "skills that completed are skipped" in body
+    assert 'class="stage stage-failed" data-stage-name="complete"' in body
+    assert "sse-connect" not in body  # nothing more will happen: no stream
+    assert "Retry" in body and "Change settings" in body and "Cancel training" not in body
+
+
+@pytest.mark.parametrize(("error", "hint"), [
+    ("time limit of 2 min reached with 3 of 5 success states", "raise the max time per skill (now 2 min)"),
+    ("cannot train fetch_block: its sub-skill 'x' is named but not defined", "needs its sub-skills' policies"),
+    ("training.trainer.skills.SkillSpecError: go_to_goal: no object cylinders[7]", "(embedded.json) is invalid"),
+    ("interrupted: no heartbeat from worker w since 2026-01-01", "Retry resumes from the skills"),
+    ("something nobody foresaw", "Read the trainer's output below"),
+])
+def test_failure_hints_follow_the_error(fetch_block, user, error, hint):
+    from training.views import failure_hints
+
+    session = run_session(fetch_block, user)
+    TrainingSession.objects.filter(pk=session.pk).update(status=SessionStatus.FAILED, error=error)
+    session.refresh_from_db()
+    assert any(hint in line for line in failure_hints(session))
+
+
+def test_long_curves_are_thinned_to_a_few_hundred_points_with_the_last_one(fetch_block, user):
+    session = run_session(fetch_block, user)
+    run = session.skill_runs.get(order=0)
+    now = timezone.now()
+    MetricPoint.objects.bulk_create(
+        MetricPoint(skill_run=run, tag="fps", step=i * 10, value=float(i), time=now) for i in range(1, 5001)
+    )
+    points = _curve_points(run, "fps")
+    assert CURVE_POINTS // 2 < len(points) <= CURVE_POINTS + 1
+    assert points[0] == (10, 1.0) and points[-1] == (50000, 5000.0)
+    assert [p[0] for p in points] == sorted(p[0] for p in points)
+
+
+def test_terminal_session_page_has_no_stream(user_client, fetch_block, user):
+    session = run_session(fetch_block, user)
+    for run in SkillRun.objects.filter(session=session):
+        if run.status == SkillStatus.TRAINING:
+            run.transition_to(SkillStatus.COMPLETED, actor="worker:test")
+    session.transition_to(SessionStatus.COMPLETED, actor="worker:test")
+    body = user_client.get(page_url(session)).content.decode()
+    assert "sse-connect" not in body and "data-terminal" in body
+    assert "Every skill of fetch_block is trained." in body
+
+
+def test_anonymous_is_sent_to_login_and_unknown_sessions_are_404(user_client, fetch_block, user):
+    session = run_session(fetch_block, user)
+    client = Client()
+    for view in ("session", "session_progress", "session_cancel"):
+        response = client.get(page_url(session, view))
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login")), view
+    assert client.post(page_url(session, "session_retry")).status_code == 302
+    assert user_client.get(reverse("training:session", kwargs={"pk": 999999})).status_code == 404
+    assert user_client.get(reverse("training:session_progress", kwargs={"pk": 999999})).status_code == 404

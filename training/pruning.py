@@ -1,0 +1,263 @@
+"""Keeping the database and the disk bounded: prune finished sessions' fine rows, delete old sessions.
+
+Two policies, used by `manage.py cleanup_sessions` (cron) and the admin's actions:
+
+**Pruning** (`prune_finished_sessions`). A finished session's log lines and metric points are only
+needed in full while people look at it. Once it finished more than `GENHRL_PRUNE_AFTER_DAYS` ago
+(default 7), each skill run keeps its newest `GENHRL_PRUNE_KEEP_LOG_LINES` log lines (default 200;
+the whole output stays in the run folder's `trainer.log`) and at most
+`GENHRL_PRUNE_MAX_POINTS_PER_TAG` metric points per tag (default 200, evenly spread over the run
+with the first and last kept, so a curve keeps its shape). Summaries are never touched: the
+`SkillRun` row (frames, rewards, success states, `log_excerpt`, errors) and the session's events.
+Running it again changes nothing.
+
+**Deletion** (`delete_sessions`). Only terminal sessions are deleted, with their skill runs' run
+folders (`SkillRun.run_dir`: checkpoints, TensorBoard summaries, videos, `trainer.log`). The
+skill's published `policy/` and its `success_states/` are *not* deleted: they belong to the task
+(later sessions start from them and composites load the policy), not to the session that produced
+them; `--new-run` is what clears those. `folders_of` lists what would be removed, with sizes, so
+the admin's confirmation page and `--dry-run` show it first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from training import paths
+from training.models import LogLine, MetricPoint, SessionEvent, SessionStatus, SkillRun, TrainingSession
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PRUNE_AFTER_DAYS = 7
+DEFAULT_KEEP_LOG_LINES = 200
+DEFAULT_MAX_POINTS_PER_TAG = 200
+# Deletes go in slices so a run with a million rows never builds one giant IN list.
+DELETE_BATCH = 5000
+
+
+def _setting(name: str, default: int) -> int:
+    value = int(getattr(settings, name, default))
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, not {value}")
+    return value
+
+
+# -- pruning ----------------------------------------------------------------------------------------
+@dataclass
+class PruneReport:
+    sessions: int = 0
+    runs: int = 0
+    log_lines: int = 0
+    metric_points: int = 0
+
+    def __str__(self) -> str:
+        return (f"{self.log_lines} log lines and {self.metric_points} metric points "
+                f"from {self.runs} skill runs of {self.sessions} sessions")
+
+
+def evenly_spaced(count: int, keep: int) -> list[int]:
+    """Indexes of `keep` items spread evenly over `count`, always including the first and last."""
+    if keep >= count:
+        return list(range(count))
+    if keep <= 0:
+        return []
+    if keep == 1:
+        return [count - 1]
+    return sorted({round(i * (count - 1) / (keep - 1)) for i in range(keep)})
+
+
+def _delete_pks(model: type[LogLine] | type[MetricPoint], pks: list[int]) -> int:
+    deleted = 0
+    for start in range(0, len(pks), DELETE_BATCH):
+        deleted += model.objects.filter(pk__in=pks[start:start + DELETE_BATCH]).delete()[0]
+    return deleted
+
+
+def prune_run(run: SkillRun, *, keep_log_lines: int, max_points_per_tag: int, dry_run: bool = False) -> tuple[int, int]:
+    """Prune one run's fine rows; returns (log lines, metric points) removed (or that would be)."""
+    lines = 0
+    threshold = list(run.log_lines.order_by("-seq").values_list("seq", flat=True)[keep_log_lines:keep_log_lines + 1])
+    if threshold:
+        # Everything at or below the first seq we do not keep: the newest `keep_log_lines` stay.
+        doomed = run.log_lines.filter(seq__lte=threshold[0])
+        lines = doomed.count() if dry_run else doomed.delete()[0]
+    points = 0
+    crowded = run.metric_points.values("tag").annotate(n=Count("pk")).filter(n__gt=max_points_per_tag)
+    for row in crowded:
+        pks = list(run.metric_points.filter(tag=row["tag"]).order_by("step", "pk").values_list("pk", flat=True))
+        keep = {pks[i] for i in evenly_spaced(len(pks), max_points_per_tag)}
+        drop = [pk for pk in pks if pk not in keep]
+        points += len(drop) if dry_run else _delete_pks(MetricPoint, drop)
+    return lines, points
+
+
+def prune_finished_sessions(
+    *,
+    older_than: timedelta | None = None,
+    keep_log_lines: int | None = None,
+    max_points_per_tag: int | None = None,
+    dry_run: bool = False,
+    sessions: QuerySet[TrainingSession] | None = None,
+) -> PruneReport:
+    """Apply the pruning policy to terminal sessions that finished before `older_than` ago.
+
+    Arguments left out come from the settings above. With `dry_run` nothing is deleted and the
+    report counts what would be. Each pruned session gets a note event saying what went.
+    """
+    if older_than is None:
+        older_than = timedelta(days=_setting("GENHRL_PRUNE_AFTER_DAYS", DEFAULT_PRUNE_AFTER_DAYS))
+    if keep_log_lines is None:
+        keep_log_lines = _setting("GENHRL_PRUNE_KEEP_LOG_LINES", DEFAULT_KEEP_LOG_LINES)
+    if max_points_per_tag is None:
+        max_points_per_tag = _setting("GENHRL_PRUNE_MAX_POINTS_PER_TAG", DEFAULT_MAX_POINTS_PER_TAG)
+    cutoff = timezone.now() - older_than
+    chosen = (sessions if sessions is not None else TrainingSession.objects.all()).filter(
+        status__in=SessionStatus.terminal(), finished_at__lt=cutoff
+    )
+    report = PruneReport()
+    for session in chosen.order_by("pk").iterator():
+        session_lines = session_points = 0
+        for run in session.skill_runs.order_by("order"):
+            with transaction.atomic():
+                lines, points = prune_run(
+                    run, keep_log_lines=keep_log_lines, max_points_per_tag=max_points_per_tag, dry_run=dry_run
+                )
+            if lines or points:
+                report.runs += 1
+                session_lines += lines
+                session_points += points
+        if not (session_lines or session_points):
+            continue
+        report.sessions += 1
+        report.log_lines += session_lines
+        report.metric_points += session_points
+        if not dry_run:
+            # Someone wondering why an old log is short finds the reason in the history.
+            SessionEvent.objects.create(
+                session=session, kind=SessionEvent.Kind.NOTE, actor="system",
+                message=(f"pruned {session_lines} old log lines and {session_points} metric points "
+                         f"(kept the newest {keep_log_lines} lines per run, {max_points_per_tag} points per curve)"),
+            )
+    return report
+
+
+# -- deleting sessions with their run folders -------------------------------------------------------
+@dataclass
+class RunFolder:
+    skill_run_id: int
+    skill: str
+    path: Path
+    size: int  # bytes; 0 when the folder is already gone
+    exists: bool
+
+
+@dataclass
+class DeleteReport:
+    deleted: list[int] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)  # still active: never deleted
+    failed: dict[int, str] = field(default_factory=dict)  # a folder could not be removed: row kept
+    folders: list[Path] = field(default_factory=list)
+    bytes: int = 0
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes of the files under `folder`, without following symbolic links."""
+    total = 0
+    for root, _dirs, files in os.walk(folder, followlinks=False):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue  # removed while we looked
+    return total
+
+
+def run_folder(run: SkillRun) -> Path | None:
+    """The run's own folder, if it is safe to delete; None if the stored path cannot be trusted.
+
+    `run_dir` is a stored string, so it is deleted only when it is `<...>/runs/<this run's pk>`
+    inside GENHRL_RUNS_DIR: a bad row must never make a clean-up remove a skill's policy or
+    success states, let alone anything outside the training folder.
+    """
+    try:
+        folder = Path(run.run_dir) if run.run_dir else paths.run_dir(run.skill, run.pk)
+        resolved = folder.resolve()
+        root = paths.runs_root()
+    except (paths.UnsafePathError, OSError, ValueError):
+        return None
+    if folder.is_symlink() or not resolved.is_relative_to(root) or resolved == root:
+        return None
+    if resolved.name != str(run.pk) or resolved.parent.name != "runs":
+        return None
+    return resolved
+
+
+def folders_of(session: TrainingSession) -> list[RunFolder]:
+    """The run folders deleting `session` removes, with their sizes (for confirmation and dry runs)."""
+    found = []
+    for run in session.skill_runs.select_related("skill", "skill__task").order_by("order"):
+        folder = run_folder(run)
+        if folder is None:
+            continue
+        exists = folder.is_dir()
+        found.append(RunFolder(run.pk, run.skill.name, folder, folder_size(folder) if exists else 0, exists))
+    return found
+
+
+def delete_sessions(sessions: Iterable[TrainingSession], *, dry_run: bool = False) -> DeleteReport:
+    """Delete terminal sessions, their rows and their run folders; active sessions are refused.
+
+    Folders go first and the rows after, so a folder that cannot be removed (permissions, a busy
+    file system) leaves the session listed for another try instead of orphaning files on disk.
+    A terminal session can no longer change, so nothing can race the delete.
+    """
+    report = DeleteReport()
+    for session in sessions:
+        if session.status not in SessionStatus.terminal():
+            report.refused.append(session.pk)
+            continue
+        folders = [f for f in folders_of(session) if f.exists]
+        if dry_run:
+            report.deleted.append(session.pk)
+            report.folders.extend(f.path for f in folders)
+            report.bytes += sum(f.size for f in folders)
+            continue
+        try:
+            for folder in folders:
+                shutil.rmtree(folder.path)
+        except OSError as exc:
+            logger.warning("could not delete the run folders of session %s: %s", session.pk, exc)
+            report.failed[session.pk] = str(exc)
+            continue
+        report.folders.extend(f.path for f in folders)
+        report.bytes += sum(f.size for f in folders)
+        TrainingSession.objects.filter(pk=session.pk, status__in=SessionStatus.terminal()).delete()
+        report.deleted.append(session.pk)
+    return report
+
+
+def finished_before(days: float) -> QuerySet[TrainingSession]:
+    """Terminal sessions that finished more than `days` days ago (those cleanup_sessions deletes)."""
+    cutoff = timezone.now() - timedelta(days=days)
+    return TrainingSession.objects.filter(status__in=SessionStatus.terminal(), finished_at__lt=cutoff)
+
+
+def format_bytes(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    units = ("KB", "MB", "GB", "TB")
+    value, index = size / 1024, 0
+    while value >= 1024 and index < len(units) - 1:
+        value, index = value / 1024, index + 1
+    return f"{value:.1f} {units[index]}"
