@@ -135,12 +135,20 @@ def free_port() -> int:
 
 @contextmanager
 def run_daphne(
-    database_url: str, *, data_dir: Path, env: dict[str, str] | None = None, timeout: float = START_TIMEOUT
+    database_url: str,
+    *,
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = START_TIMEOUT,
+    port: int | None = None,
 ) -> Iterator[LiveDaphne]:
-    """Run `python -m daphne genhrl_site.asgi:application` on a free loopback port until the block ends."""
+    """Run `python -m daphne genhrl_site.asgi:application` on a loopback port until the block ends.
+
+    The port is a free one, or `port` (e.g. the same one again, to restart a server under open pages).
+    """
     from django.conf import settings
 
-    port = free_port()
+    port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"daphne-{port}.log"
     child_env = {
