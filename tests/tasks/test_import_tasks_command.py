@@ -21,7 +21,7 @@ def run(*args: str) -> tuple[str, str]:
 def test_import_tasks_prints_added_then_skipped_on_second_run(isaaclab_fixture_tree):
     out, err = run(str(isaaclab_fixture_tree))
 
-    assert f"Importing from {isaaclab_fixture_tree}" in out
+    assert f"Importing from {isaaclab_fixture_tree.resolve()}" in out
     assert "  added    G1/doorway_and_goal_seed42 (6 skills, 3 levels, isaaclab)" in out
     assert "Summary: 5 added, 0 updated, 0 skipped (unchanged), 0 failed" in out
     doorway = out.index("G1/doorway_and_goal_seed42")
