@@ -22,6 +22,7 @@ sub-skills, each with per-env state (current choice, option step count, progress
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -107,20 +108,21 @@ class FrozenNet:
         return out
 
 
-class Controller:
+class Controller(ABC):
     """A frozen skill acting in the world for the envs a parent hands it (masks, not indices)."""
 
     node: SkillNode
 
-    def reset(self, mask: torch.Tensor) -> None:
+    def reset(self, mask: torch.Tensor) -> None:  # noqa: B027 (a primitive keeps no option state)
         """Start a fresh option for the envs in `mask`."""
 
+    @abstractmethod
     def act(self, world: PointMassWorld, mask: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The low-level action for every env (rows outside `mask` are ignored by the caller)."""
 
+    @abstractmethod
     def post_step(self, world: PointMassWorld, mask: torch.Tensor) -> torch.Tensor:
         """After the world stepped: where (within `mask`) this skill has now succeeded."""
-        raise NotImplementedError
 
 
 class FrozenPrimitive(Controller):
