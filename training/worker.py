@@ -180,28 +180,28 @@ class Worker:
             self._wake.clear()
         connection.close()
 
-    def stop(self, grace: float = 30.0) -> None:
-        """Stop claiming, cancel running sessions gracefully, and wait for them (bounded).
+    def stop(self, grace: float = 30.0, *, reason: str = "the web server stopped") -> None:
+        """Stop claiming, stop running sessions gracefully, and wait for them (bounded).
 
-        A session cut short by a server shutdown ends `cancelled` with its success states kept;
-        starting it again resumes from its completed skills. After `grace` seconds the trainers
-        are stopped harder (SIGTERM, then SIGKILL to their own process groups only).
+        A session cut short by a server shutdown is nobody's cancel: it ends `interrupted` with
+        `reason`, its success states and completed skills kept, so it can be resumed. After
+        `grace` seconds the trainers are stopped at once (SIGTERM, then SIGKILL, to their own
+        process groups only).
         """
         self._stop.set()
         self._wake.set()
         with self._lock:
             slots = list(self.running.values())
         for slot in slots:
-            slot.orchestrator.cancel()
+            slot.orchestrator.shutdown(reason)
         deadline = time.monotonic() + grace
         for slot in slots:
             slot.thread.join(max(0.0, deadline - time.monotonic()))
         stragglers = [slot for slot in slots if slot.thread.is_alive()]
-        for _ in range(2):
-            for slot in stragglers:
-                slot.orchestrator.cancel()  # second: SIGTERM now; third: SIGKILL now
-            for slot in stragglers:
-                slot.thread.join(2.0)
+        for slot in stragglers:
+            slot.orchestrator.shutdown(reason, now=True)
+        for slot in stragglers:
+            slot.thread.join(4.0)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5.0)
         self._thread = None

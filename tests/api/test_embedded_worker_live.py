@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.training]
 ENDLESS = {"num_envs": 64, "min_success_states": 1_000_000, "min_steps_primitive": 4096, "max_time": 5, "seed": 1}
 
 
-def test_daphne_trains_a_web_started_session_and_cancels_it_on_shutdown(fetch_block, token, tmp_path):
+def test_daphne_trains_a_web_started_session_and_interrupts_it_on_shutdown(fetch_block, token, tmp_path):
     env = {"GENHRL_EMBEDDED_WORKER": "1", "GENHRL_WORKER_SLOTS": "1"}
     auth = {"Authorization": f"Bearer {token}"}
     with run_daphne(live_database_url(), data_dir=tmp_path / "daphne", env=env) as daphne:
@@ -41,9 +41,11 @@ def test_daphne_trains_a_web_started_session_and_cancels_it_on_shutdown(fetch_bl
             daphne.process.wait(timeout=45)
 
         session = fetch_block.training_sessions.get()
-        assert session.status == "cancelled", (session.status, session.error, daphne.log()[-3000:])
+        # A server shutdown is nobody's cancel: the session is interrupted, and can be resumed.
+        assert session.status == "interrupted", (session.status, session.error, daphne.log()[-3000:])
+        assert "the web server stopped" in session.error
         run = session.skill_runs.get(skill__name="go_to_block")
-        assert run.status == "cancelled" and run.stop_reason == "cancelled"
+        assert run.status == "cancelled", (run.status, run.stop_reason)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and _alive(trainer_group):
             time.sleep(0.1)

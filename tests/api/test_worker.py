@@ -66,7 +66,7 @@ def test_heartbeats_are_renewed_without_touching_progress(fetch_block, queue):
         worker.stop(grace=5)
 
 
-def test_stop_cancels_running_sessions_gracefully_and_leaves_no_trainer(fetch_block, queue):
+def test_stop_interrupts_running_sessions_gracefully_and_leaves_no_trainer(fetch_block, queue):
     session = queue(fetch_block)
     worker = make_worker(1, "--states-per-epoch", "0")
     worker.step()
@@ -75,7 +75,7 @@ def test_stop_cancels_running_sessions_gracefully_and_leaves_no_trainer(fetch_bl
 
     worker.stop(grace=10)
 
-    assert status(session) == SessionStatus.CANCELLED
+    assert status(session) == SessionStatus.INTERRUPTED  # resumable; nobody cancelled it
     assert not worker.running
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)
