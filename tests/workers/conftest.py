@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tasks.importer import import_demo
 from tasks.models import Skill, Task
+from tests.api.conftest import TINY, demo, fetch_block  # noqa: F401  (shared fixtures and options)
 from tests.web.live import live_database_url, use_file_sqlite_test_db
 from training.executor import group_members
 
@@ -28,31 +28,11 @@ FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
 # A lease short enough that a dead worker is noticed in seconds, not the production 30-40 s.
 SHORT_LEASE = ["--poll-interval", "0.1", "--heartbeat-interval", "0.5", "--reap-interval", "0.5",
                "--stale-after", "3"]
-# Options small enough for the fake trainer to finish a skill in a fraction of a second.
-TINY: dict[str, Any] = {
-    "num_envs": 16,
-    "min_success_states": 10,
-    "min_steps_primitive": 0,
-    "min_steps_composite": 0,
-    "max_time": 1,
-}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Before any database is created: worker processes must open the same SQLite file.
     use_file_sqlite_test_db(config)
-
-
-@pytest.fixture
-def demo(db: None) -> dict[str, Task]:
-    report = import_demo()
-    assert all(r.status != "failed" for r in report.results), report.results
-    return {t.name: t for t in Task.objects.filter(robot="PointMass")}
-
-
-@pytest.fixture
-def fetch_block(demo: dict[str, Task]) -> Task:
-    return demo["fetch_block"]
 
 
 def one_skill_task(name: str, robot: str = "PointMass") -> Task:
