@@ -19,8 +19,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genhrl_site.settings")
 
 application = ASGIStaticFilesHandler(get_asgi_application())
 
+from training.engine.worker import start_embedded_worker  # noqa: E402
 from training.sse import start_relay  # noqa: E402  (needs the apps loaded above)
-from training.worker import start_embedded_worker  # noqa: E402
 
 start_relay()
 if settings.GENHRL_EMBEDDED_WORKER:

@@ -6,7 +6,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("api/", include("training.urls")),
-    path("training/", include("training.page_urls")),
+    path("api/", include("training.api.urls")),
+    path("training/", include("training.urls")),
     path("", include("tasks.urls")),
 ]

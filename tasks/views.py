@@ -29,7 +29,7 @@ from tasks.forms import TaskFilterForm
 from tasks.genhrl import GenHRLError
 from tasks.models import Skill, Task
 from tasks.scene import scene_map, summarise_object_config
-from training.views import dashboard_context, latest_session_annotations, task_training_context
+from training.queries import dashboard_context, latest_session_annotations, task_training_context
 
 TASKS_PER_PAGE = 24
 RECENT_TASKS = 6
@@ -116,7 +116,7 @@ def task_detail(request: HttpRequest, robot: str, name: str) -> HttpResponse:
         "primitive_count": sum(skill.is_primitive for skill in skills),
         "scene": scene,
         "scene_map": scene_map(scene),
-        # The training panel and each skill's status badge in the tree (training.services.skill_status_rows).
+        # The training panel and each skill's status badge in the tree (training.queries.skill_status_rows).
         **task_training_context(task),
     }
     return render(request, "tasks/task_detail.html", context)

@@ -2,7 +2,7 @@
 
 Everything here is read-only: a status edited in a form would skip the state machine and leave no
 event row. Changes go through actions that call the same verbs as the pages and the API
-(`services.request_cancel`, `services.reap_stale_sessions`, `pruning.delete_sessions`), with the
+(`services.request_cancel`, `leases.reap_stale_sessions`, `pruning.delete_sessions`), with the
 admin user as the actor.
 
 Granting the start permission is done on the user, not here: Users -> the user -> Groups ->
@@ -20,9 +20,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from tasks.models import Task
-from training import pruning, services
+from training import leases, pruning, services
 from training.models import LogLine, MetricPoint, SessionEvent, SessionStatus, SkillRun, TrainingSession
-from training.sse import relay
+from training.signals import notify_changed
 from training.tokens import ApiToken
 
 
@@ -88,7 +88,6 @@ class TrainingSessionAdmin(ReadOnlyAdmin):
         asked = 0
         for session in queryset.filter(status__in=SessionStatus.active()):
             services.request_cancel(session, actor=actor)
-            relay.wake(session.pk)
             asked += 1
         skipped = queryset.count() - asked
         self.message_user(request, f"Cancel requested for {asked} sessions.", messages.SUCCESS)
@@ -101,12 +100,12 @@ class TrainingSessionAdmin(ReadOnlyAdmin):
         reaped: list[TrainingSession] = []
         # The reaper's own staleness rule decides; a session still heartbeating is left running.
         for task in Task.objects.filter(training_sessions__in=queryset.filter(status__in=SessionStatus.active())).distinct():
-            reaped += [s for s in services.reap_stale_sessions(task=task) if s.pk in selected]
+            reaped += [s for s in leases.reap_stale_sessions(task=task) if s.pk in selected]
         actor = services.actor_for(request.user)
         for session in reaped:
             SessionEvent.objects.create(session=session, kind=SessionEvent.Kind.NOTE, actor=actor,
                                         message="marked interrupted from the admin (no heartbeat)")
-            relay.wake(session.pk)
+            notify_changed(session.pk)
         self.message_user(request, f"Marked {len(reaped)} stale sessions interrupted.", messages.SUCCESS)
         alive = len(selected) - len(reaped)
         if alive:

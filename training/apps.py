@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
 
-class TrainingConfig(AppConfig):
+class TrainingAppConfig(AppConfig):
     name = "training"
     verbose_name = "Training"

@@ -37,6 +37,32 @@ MIN_STEPS = {
     "embedded": {"primitive": 100_000, "composite": 50_000},
 }
 MAX_TIME_LIMIT = 7 * 24 * 60  # minutes; a week is beyond any sane per-skill budget
+# The `manage.py train` flag of each option: the command's arguments, its error messages and the
+# training dialog's "same as" line all read this one map.
+CLI_FLAGS: dict[str, str] = {
+    "backend": "--backend",
+    "max_time": "--max-time",
+    "min_success_states": "--min-success-states",
+    "num_envs": "--num-envs",
+    "seed": "--seed",
+    "new_run": "--new-run",
+    "skip_complete": "--skip-complete",
+    "headless": "--headless",
+    "video": "--video",
+    "video_interval": "--video-interval",
+    "video_length": "--video-length",
+    "min_steps_primitive": "--min-steps-primitive",
+    "min_steps_composite": "--min-steps-composite",
+    "max_frames": "--max-frames",
+}
+BOOLEAN_OPTIONS = ("new_run", "skip_complete", "headless", "video")
+
+
+def backend_problem(backend: str) -> str | None:
+    """Why this server cannot train on `backend` now, or None. Checked at start and again at planning."""
+    if backend == "isaaclab" and not settings.GENHRL_ISAACLAB_ROOT:
+        return "the isaaclab backend needs GENHRL_ISAACLAB_ROOT (the Isaac Lab folder holding isaaclab.sh)"
+    return None
 
 
 class ConfigError(ValueError):
@@ -138,7 +164,7 @@ class TrainingConfig:
         take("min_steps_primitive", _integer, 0, 10**12)
         take("min_steps_composite", _integer, 0, 10**12)
         take("max_frames", _integer, 1, 10**12)
-        for flag in ("new_run", "skip_complete", "headless", "video"):
+        for flag in BOOLEAN_OPTIONS:
             take(flag, _boolean)
         if "num_envs" in errors and backend == "isaaclab":
             errors["num_envs"].append("the Isaac Lab range is 1024-8192")

@@ -8,7 +8,8 @@ the cheap per-line work themselves (append to the full log file, spot JSON recor
 GPU out-of-memory messages) and keep only a bounded tail for the database, so memory and database
 load stay flat however much the trainer prints; the supervisor picks up the batch with `drain()`.
 
-No Django in here: the executor knows processes and bytes, the orchestrator knows the database.
+No Django in here: the executor knows processes and bytes, the engine knows the database. Records are
+parsed by the trainer's own `records.parse_line`, so writer and reader share one definition.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import json
 import os
 import signal
 import subprocess
@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from training.trainer.records import parse_line as parse_record
 
 # Lines kept per drain for the database; older undrained lines are counted and skipped (they stay
 # in the log file). At one drain per 0.5 s this stores up to 4,000 lines/s, far above what anyone
@@ -76,19 +78,6 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
             os._exit(1)
 
     return preexec
-
-
-def parse_record(line: str) -> dict[str, Any] | None:
-    """A stdout line that is a progress record (docs/ARCHITECTURE.md), else None."""
-    if not line.startswith("{"):
-        return None
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return None
-    if isinstance(value, dict) and isinstance(value.get("kind"), str):
-        return value
-    return None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,16 @@ from django import forms
 from django.conf import settings
 
 from tasks.models import Task
-from training.config import BACKENDS, MAX_TIME_LIMIT, MIN_STEPS, NUM_ENVS, ConfigError, TrainingConfig
+from training.config import (
+    BACKENDS,
+    BOOLEAN_OPTIONS,
+    CLI_FLAGS,
+    MAX_TIME_LIMIT,
+    MIN_STEPS,
+    NUM_ENVS,
+    ConfigError,
+    TrainingConfig,
+)
 
 # The options a person sets, in the dialog's order. `max_frames` is left out on purpose: it is a
 # benchmark/test knob, not a product option.
@@ -23,17 +32,9 @@ CONFIG_FIELDS = (
     "min_steps_primitive", "min_steps_composite",
 )
 ADVANCED_FIELDS = ("min_steps_primitive", "min_steps_composite")
-BOOLEAN_FIELDS = ("new_run", "skip_complete", "headless", "video")
 # Shown after the value in the dialog.
 UNITS = {"max_time": "min", "num_envs": "envs", "video_interval": "steps", "video_length": "steps",
          "min_steps_primitive": "frames", "min_steps_composite": "frames"}
-# Flags of `manage.py train`, for the "same as" line under the form.
-CLI_FLAGS = {
-    "backend": "--backend", "max_time": "--max-time", "min_success_states": "--min-success-states",
-    "num_envs": "--num-envs", "seed": "--seed", "video_interval": "--video-interval",
-    "video_length": "--video-length", "min_steps_primitive": "--min-steps-primitive",
-    "min_steps_composite": "--min-steps-composite",
-}
 
 
 def _envs_help() -> str:
@@ -180,17 +181,16 @@ def cli_command(task: Task, config: TrainingConfig) -> str:
         parts += ["--backend", config.backend]
     defaults = TrainingConfig.defaults(config.backend)
     for name, flag in CLI_FLAGS.items():
+        if name in ("backend", "max_frames") or name in BOOLEAN_OPTIONS:
+            continue  # the backend above, the booleans below; max_frames is not a product option
         value = getattr(config, name)
-        if name != "backend" and value != getattr(defaults, name):
+        if value != getattr(defaults, name):
             parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    if config.new_run:
-        parts.append("--new-run")
-    if not config.skip_complete:
-        parts.append("--no-skip-complete")
-    if not config.headless:
-        parts.append("--no-headless")
-    if config.video:
-        parts.append("--video")
+    for name in BOOLEAN_OPTIONS:
+        value = getattr(config, name)
+        if value != getattr(defaults, name):
+            flag = CLI_FLAGS[name]
+            parts.append(flag if value else f"--no-{flag[2:]}")
     return " ".join(parts)
 
 

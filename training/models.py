@@ -48,6 +48,11 @@ class SessionStatus(models.TextChoices):
         """Ended without training everything: `services.resume_session` may continue these."""
         return _SESSION_RESUMABLE
 
+    @property
+    def color(self) -> str:
+        """Bootstrap-style colour name of the badge (`status-<colour>` in the templates)."""
+        return _SESSION_COLORS[self]
+
 
 _SESSION_ACTIVE = frozenset({SessionStatus.QUEUED, SessionStatus.RUNNING, SessionStatus.CANCELLING})
 _SESSION_TERMINAL = frozenset(
@@ -104,6 +109,10 @@ class SkillStatus(models.TextChoices):
         """Statuses that count as done for the session: skipped means already trained."""
         return _SKILL_DONE
 
+    @property
+    def color(self) -> str:
+        return _SKILL_COLORS[self]
+
 
 _SKILL_ACTIVE = frozenset({SkillStatus.PENDING, SkillStatus.TRAINING})
 _SKILL_TERMINAL = frozenset(
@@ -122,19 +131,25 @@ SKILL_TRANSITIONS: dict[str, frozenset[str]] = {
     SkillStatus.CANCELLED: frozenset(),
 }
 
-# Bootstrap-style colour names for badges, one per status (the web templates use these).
-STATUS_COLORS: dict[str, str] = {
-    "queued": "secondary",
-    "pending": "secondary",
-    "running": "primary",
-    "training": "primary",
-    "cancelling": "warning",
-    "completed": "success",
-    "skipped": "info",
-    "failed": "danger",
-    "cancelled": "dark",
-    "interrupted": "warning",
+_SESSION_COLORS: dict[str, str] = {
+    SessionStatus.QUEUED: "secondary",
+    SessionStatus.RUNNING: "primary",
+    SessionStatus.CANCELLING: "warning",
+    SessionStatus.COMPLETED: "success",
+    SessionStatus.FAILED: "danger",
+    SessionStatus.CANCELLED: "dark",
+    SessionStatus.INTERRUPTED: "warning",
 }
+_SKILL_COLORS: dict[str, str] = {
+    SkillStatus.PENDING: "secondary",
+    SkillStatus.TRAINING: "primary",
+    SkillStatus.COMPLETED: "success",
+    SkillStatus.SKIPPED: "info",
+    SkillStatus.FAILED: "danger",
+    SkillStatus.CANCELLED: "dark",
+}
+# Every status value (sessions' and skills') to its colour, for templates that get a plain string.
+STATUS_COLORS: dict[str, str] = {str(k): v for k, v in (_SESSION_COLORS | _SKILL_COLORS).items()}
 
 
 def _apply_transition(
@@ -233,7 +248,7 @@ class TrainingSession(models.Model):
 
     @property
     def color(self) -> str:
-        return STATUS_COLORS[self.status]
+        return SessionStatus(self.status).color
 
     def training_config(self) -> Any:
         from training.config import TrainingConfig
@@ -330,7 +345,7 @@ class SkillRun(models.Model):
 
     @property
     def color(self) -> str:
-        return STATUS_COLORS[self.status]
+        return SkillStatus(self.status).color
 
     def transition_to(self, to: str, *, actor: str, message: str = "", **fields: Any) -> None:
         """Change status (refusing illegal moves) and record the change as a session event."""

@@ -8,8 +8,8 @@ database, which is the truth, and each daphne process runs one `Relay` thread th
 - while somebody in this process watches a session, polls the watched sessions' change markers
   (`TrainingSession.updated_at` and the newest `SessionEvent` id, both indexed) every
   `GENHRL_RELAY_POLL_MS`, and stops querying when nobody watches;
-- is woken at once (`threading.Event`) by the orchestrator's `session_changed` signal for sessions
-  supervised in this process, and by the API after a start or cancel;
+- is woken at once (`threading.Event`) by `signals.session_changed`, which the verbs (start,
+  cancel, resume) and the engine send after each write in this process;
 - sends a full snapshot (`progress`, then `done` once the session ended) with `send_event` to the
   listeners of this process. Snapshots are idempotent: duplicates and gaps do no harm.
 
@@ -40,9 +40,10 @@ from django_eventstream.channelmanager import DefaultChannelManager
 from django_eventstream.utils import get_channelmanager
 from django_eventstream.views import Listener, get_listener_manager
 
-from training.api.snapshots import progress_snapshot
 from training.models import TrainingSession
 from training.permissions import can_view
+from training.signals import session_changed
+from training.snapshots import progress_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class Relay:
         self._wake.set()
 
     def on_session_changed(self, sender: Any = None, session_id: int | None = None, **kwargs: Any) -> None:
-        """Receiver of the orchestrator's `session_changed`: only sets a flag, so it cannot stop training."""
+        """Receiver of `signals.session_changed`: only sets a flag, so it cannot stop training."""
         self.wake(session_id)
 
     # -- one pass --------------------------------------------------------------------------------
@@ -237,9 +238,7 @@ relay = Relay()
 
 
 def start_relay() -> Relay:
-    """Start this process's relay and hear the sessions supervised in this process (daphne only)."""
-    from training.orchestrator import session_changed
-
+    """Start this process's relay and hear the sessions changed in this process (daphne only)."""
     session_changed.connect(relay.on_session_changed, weak=False, dispatch_uid="genhrl-sse-relay")
     relay.start()
     return relay

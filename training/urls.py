@@ -1,31 +1,26 @@
-"""URLs of the training app: the JSON API under `/api/` (included from `genhrl_site/urls.py`)."""
+"""URLs of the training pages (mounted at `/training/` by `genhrl_site/urls.py`); the JSON API and
+the SSE streams are `training/api/urls.py`, under `/api/`."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_not_required
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import path
 
-from training.api.views import api
+from training import views
 
-
-def _authenticated_by_the_api(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
-    """Exempt the API's views from LoginRequiredMiddleware.
-
-    Every operation authenticates itself (token or session) and answers 401 JSON; the
-    middleware would send scripts a login redirect instead. The OpenAPI document and its page
-    hold no data, so they are public.
-    """
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            _authenticated_by_the_api(pattern.url_patterns)
-        else:
-            login_not_required(pattern.callback)
-    return patterns
-
-
-# Not `app_name` at module level: include() would read it and nest the namespace.
-_patterns, _app, _namespace = api.urls
+app_name = "training"
 
 urlpatterns = [
-    path("", include((_authenticated_by_the_api(_patterns), _app), namespace=_namespace)),
+    path("", views.sessions, name="sessions"),
+    path("indicator/", views.indicator, name="indicator"),
+    path("dashboard-card/", views.dashboard_card, name="dashboard_card"),
+    path("train-selected/", views.bulk_start, name="bulk_start"),
+    # Task names are case-sensitive and may hold ".", "-" and "_": `str` takes anything but "/".
+    path("tasks/<str:robot>/<str:name>/start/", views.configure, name="configure"),
+    path("tasks/<str:robot>/<str:name>/estimate/", views.estimate, name="estimate"),
+    path("tasks/<str:robot>/<str:name>/panel/", views.task_panel, name="task_panel"),
+    path("tasks/<str:robot>/<str:name>/badge/", views.task_badge, name="task_badge"),
+    path("sessions/<int:pk>/", views.session_detail, name="session"),
+    path("sessions/<int:pk>/progress/", views.session_progress, name="session_progress"),
+    path("sessions/<int:pk>/cancel/", views.session_cancel, name="session_cancel"),
+    path("sessions/<int:pk>/retry/", views.session_retry, name="session_retry"),
 ]

@@ -3,8 +3,9 @@ pieces other pages embed (the navigation indicator, the dashboard card, the task
 the task cards' badges and "Train selected").
 
 Pages start and cancel through `training.services`, the verbs the API and `manage.py train` use,
-and render a session from `training.api.snapshots.progress_snapshot`, the snapshot every SSE
-`progress` event carries, so the page, the API and the stream never disagree.
+read through `training.queries`, and render a session from `training.snapshots.progress_snapshot`,
+the snapshot every SSE `progress` event carries, so the page, the API and the stream never
+disagree. A start or cancel wakes this process's worker and relay through the verbs' signals.
 
 Live progress: the progress dialog (or page) listens to the session's SSE stream
 (`/api/tasks/<task>/training/progress/<id>`) with htmx's SSE extension, and on each event fetches
@@ -17,15 +18,11 @@ Each view renders a full page, or for htmx the partial it swaps. Dialogs load in
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Avg, Count, F, OuterRef, Q, QuerySet, Subquery, Window
-from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -34,12 +31,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from tasks.models import Task
-from training import permissions, services
-from training.api.snapshots import progress_snapshot
+from training import permissions, queries, services
 from training.config import ConfigError, TrainingConfig
+from training.estimates import estimate_time
 from training.forms import UNITS, BulkTrainForm, TrainingConfigForm, cli_command
-from training.models import STAGE_ORDER, MetricPoint, SessionStatus, SkillRun, SkillStatus, TrainingSession
-from training.sse import relay
+from training.models import STAGE_ORDER, SessionStatus, TrainingSession
+from training.snapshots import progress_snapshot
 
 MODAL_TARGET = "modal-root"
 CONFIG_FORM = "config-form"  # the dialog's form posts into itself
@@ -47,17 +44,8 @@ CONFIG_FORM = "config-form"  # the dialog's form posts into itself
 # the task's card badge refresh at once instead of at their next poll.
 TRAINING_CHANGED = "training-changed"
 LOG_LINES = 80
-CURVE_POINTS = 240
 CURVE_TAGS = ("success_states", "mean_reward")
-RECENT_RESULTS = 6
 SESSIONS_LISTED = 50
-# Rough minutes per skill when a task has no completed run of that kind yet. Embedded: a point-mass
-# skill learns in well under a minute at the default settings (isaaclab-and-rlgames.md §2); Isaac Lab
-# skills take tens of minutes on one GPU. Capped by the time limit.
-HEURISTIC_SECONDS = {
-    "embedded": {"primitive": 60.0, "composite": 120.0},
-    "isaaclab": {"primitive": 45 * 60.0, "composite": 30 * 60.0},
-}
 
 
 # -- access helpers ------------------------------------------------------------------------------
@@ -99,13 +87,6 @@ def _vary(response: HttpResponse) -> HttpResponse:
 
 def _changed(response: HttpResponse, session: TrainingSession) -> HttpResponse:
     return trigger_client_event(response, TRAINING_CHANGED, {"task": session.task_id, "session": session.pk})
-
-
-def _worker_notify() -> None:
-    """Wake this process's embedded worker so it claims the new session now (no-op when it is off)."""
-    from training.worker import embedded_worker
-
-    embedded_worker.notify()
 
 
 # -- configure and start -------------------------------------------------------------------------
@@ -152,17 +133,17 @@ def _render_config(
         template = "training/_config_form.html"
     else:
         template = "training/configure.html"
-    rows = services.skill_status_rows(task)
+    rows = queries.skill_status_rows(task)
     config = form.best_effort_config()
     context = {
         "task": task,
         "form": form,
         "status_rows": [row for row in rows if row["defined"]],
-        "totals": _totals(rows),
+        "totals": queries.totals(rows),
         "estimate": estimate_time(task, config, rows),
         "cli": cli_command(task, config) if form.config is not None or not form.is_bound else "",
         # The running session: the one a start just collided with (409), else any active one.
-        "active": already or services.active_session(task),
+        "active": already or queries.active_session(task),
         "in_dialog": template != "training/configure.html",
         "units": UNITS,
     }
@@ -176,7 +157,7 @@ def estimate(request: HttpRequest, robot: str, name: str) -> HttpResponse:
     form = TrainingConfigForm(request.GET, task=task)
     valid = form.is_valid()
     config = form.best_effort_config()
-    rows = services.skill_status_rows(task)
+    rows = queries.skill_status_rows(task)
     context = {
         "task": task,
         "estimate": estimate_time(task, config, rows),
@@ -186,7 +167,6 @@ def estimate(request: HttpRequest, robot: str, name: str) -> HttpResponse:
 
 
 def _started(request: HttpRequest, session: TrainingSession) -> HttpResponse:
-    _worker_notify()
     if request.htmx:  # type: ignore[attr-defined]
         response = _render_session(request, session, in_dialog=True, template="training/_session_dialog.html")
         retarget(response, f"#{MODAL_TARGET}")
@@ -227,7 +207,6 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "GET":
         return render(request, "training/cancel_confirm.html", {"session": session})
     session = services.request_cancel(session, actor=services.actor_for(request.user))
-    relay.wake(session.pk)
     if request.htmx:  # type: ignore[attr-defined]
         in_dialog = request.GET.get("dialog") == "1"
         context = _progress_context(request, session, in_dialog=in_dialog)
@@ -259,7 +238,6 @@ def session_retry(request: HttpRequest, pk: int) -> HttpResponse:
         return _show_session(request, previous)
     if _in_modal(request):
         return _started(request, session)
-    _worker_notify()
     messages.success(request, f"Training of {session.task.name} started again as session {session.pk}.")
     return _show_session(request, session)
 
@@ -286,7 +264,7 @@ def _render_session(request: HttpRequest, session: TrainingSession, *, in_dialog
 def _progress_context(request: HttpRequest, session: TrainingSession, *, in_dialog: bool) -> dict[str, Any]:
     """Everything the progress view shows, read from the database now."""
     snapshot = progress_snapshot(session)
-    focus = _focus_run(session)
+    focus = queries.focus_run(session)
     failed = session.status in (SessionStatus.FAILED, SessionStatus.INTERRUPTED)
     allowed = permissions.can_cancel(request.user, session)
     return {
@@ -296,45 +274,15 @@ def _progress_context(request: HttpRequest, session: TrainingSession, *, in_dial
         "in_dialog": in_dialog,
         "stages": _stages(snapshot),
         "focus": focus,
-        "curves": {tag: _curve_points(focus, tag) for tag in CURVE_TAGS} if focus else {},
-        "log": services.log_tail(focus, limit=LOG_LINES) if focus else [],
-        "hints": failure_hints(session) if failed else [],
+        "curves": {tag: queries.curve_points(focus, tag) for tag in CURVE_TAGS} if focus else {},
+        "log": queries.log_tail(focus, limit=LOG_LINES) if focus else [],
+        "hints": queries.failure_hints(session) if failed else [],
         "may_cancel": allowed,
         "may_retry": permissions.can_resume(request.user, session),
         "actions_key": f"{session.status}:{int(session.cancel_requested_at is not None)}:{int(allowed)}",
         "settings_summary": _settings_summary(snapshot["config"]),
         "worker_slots": settings.GENHRL_WORKER_SLOTS,
     }
-
-
-def _focus_run(session: TrainingSession) -> SkillRun | None:
-    """The run the curve and the log follow: the one training now, else the last one that ran."""
-    runs = session.skill_runs.select_related("skill")
-    return (
-        runs.filter(status=SkillStatus.TRAINING).first()
-        or runs.filter(started_at__isnull=False).order_by("-started_at", "-pk").first()
-    )
-
-
-def _curve_points(run: SkillRun, tag: str) -> list[tuple[int, float]]:
-    """At most CURVE_POINTS (frames, value) pairs of a run's curve, evenly thinned, with the last one."""
-    points = MetricPoint.objects.filter(skill_run=run, tag=tag)
-    count = points.count()
-    if count <= CURVE_POINTS:
-        return list(points.order_by("step").values_list("step", "value"))
-    stride = -(-count // CURVE_POINTS)
-    thinned = (
-        points.annotate(row=Window(RowNumber(), order_by=[F("step").asc(), F("pk").asc()]))
-        .annotate(slot=F("row") % stride)
-        .filter(slot=1)
-        .order_by("step")
-        .values_list("step", "value")
-    )
-    result = list(thinned)
-    last = points.order_by("-step", "-pk").values_list("step", "value").first()
-    if last is not None and (not result or result[-1] != last):
-        result.append(last)
-    return result
 
 
 def _stages(snapshot: dict[str, Any]) -> list[dict[str, str]]:
@@ -371,185 +319,17 @@ def _settings_summary(config: dict[str, Any]) -> list[str]:
     return parts
 
 
-# What to try after a failure, by what the error says (first match wins).
-_HINTS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"out of memory|CUDA error: out of memory|OutOfMemory", re.I),
-     "The GPU ran out of memory: retry with fewer parallel environments (now {num_envs:,}), e.g. {half_envs:,}."),
-    (re.compile(r"time limit of", re.I),
-     "The skill ran out of time: raise the max time per skill (now {max_time:g} min) or lower the min "
-     "success states (now {min_success_states:,})."),
-    (re.compile(r"ended with \d+ of \d+ success states", re.I),
-     "The trainer stopped short of the success states: lower the min success states (now "
-     "{min_success_states:,}) or give it more time."),
-    (re.compile(r"has no trained policy yet|sub-skill .* is not defined|named but not defined", re.I),
-     "A composite skill needs its sub-skills' policies: keep “Skip complete skills” on and retry so they "
-     "train first, or fix the skill library and rescan the task."),
-    (re.compile(r"SkillSpecError|embedded\.json|reach needs|composite type|primitive type|target\.", re.I),
-     "The skill's definition for the embedded simulator (embedded.json) is invalid: fix it, rescan the "
-     "task, then retry."),
-    (re.compile(r"GENHRL_ISAACLAB_ROOT|isaaclab\.sh", re.I),
-     "Isaac Lab is not configured on this server: set GENHRL_ISAACLAB_ROOT, or train on the embedded backend."),
-    (re.compile(r"interrupted|stopped heartbeating|no heartbeat", re.I),
-     "The server or worker stopped while training (restart, crash). Retry resumes from the skills that "
-     "completed."),
-]
-
-
-def failure_hints(session: TrainingSession) -> list[str]:
-    """Actionable advice for a failed session, from its error and its skills' errors."""
-    cfg = session.training_config()
-    text = "\n".join([session.error, *session.skill_runs.exclude(error="").values_list("error", flat=True)])
-    values = {
-        "num_envs": cfg.num_envs, "half_envs": max(1, cfg.num_envs // 2), "max_time": cfg.max_time,
-        "min_success_states": cfg.min_success_states,
-    }
-    hints = [hint.format(**values) for pattern, hint in _HINTS if pattern.search(text)]
-    if not hints:
-        hints.append("Read the trainer's output below for the cause, adjust the settings if needed, and retry.")
-    hints.append("Retry starts a new session with the same settings; skills that completed are skipped.")
-    return hints
-
-
-# -- the estimate --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class KindEstimate:
-    kind: str
-    count: int  # skills of this kind to train
-    seconds_each: float
-    runs: int  # completed runs of this task it is the mean of; 0 = heuristic
-
-    @property
-    def from_history(self) -> bool:
-        return self.runs > 0
-
-
-@dataclass(frozen=True)
-class Estimate:
-    to_train: int
-    seconds: float
-    upper_bound: float  # every skill using its whole time limit
-    parts: list[KindEstimate]
-    backend: str
-
-    @property
-    def from_history(self) -> bool:
-        return any(part.from_history for part in self.parts)
-
-
-def estimate_time(task: Task, config: TrainingConfig, rows: list[dict[str, Any]]) -> Estimate:
-    """Total training time for these settings: this task's past runs when it has any, else a heuristic.
-
-    Skills to train: every defined skill with `new_run` or without skip-complete, else the ones
-    not complete. Each takes the mean duration of this task's completed runs of its kind
-    (primitive/composite), else the backend's heuristic, never more than the time limit.
-    """
-    trainable = [row for row in rows if row["defined"]]
-    if config.new_run or not config.skip_complete:
-        todo = trainable
-    else:
-        todo = [row for row in trainable if row["status"] != SkillStatus.COMPLETED]
-    history = {
-        ("primitive" if row["skill__is_primitive"] else "composite"): (row["mean"], row["runs"])
-        for row in SkillRun.objects.filter(
-            skill__task=task, status=SkillStatus.COMPLETED, elapsed_seconds__gt=0
-        ).values("skill__is_primitive").annotate(mean=Avg("elapsed_seconds"), runs=Count("pk"))
-    }
-    cap = config.max_time_seconds
-    parts = []
-    for kind in ("primitive", "composite"):
-        count = sum(1 for row in todo if row["kind"] == kind)
-        if not count:
-            continue
-        mean, runs = history.get(kind, (HEURISTIC_SECONDS[config.backend][kind], 0))
-        parts.append(KindEstimate(kind=kind, count=count, seconds_each=min(float(mean), cap), runs=runs))
-    return Estimate(
-        to_train=len(todo),
-        seconds=sum(part.count * part.seconds_each for part in parts),
-        upper_bound=len(todo) * cap,
-        parts=parts,
-        backend=config.backend,
-    )
-
-
-def _totals(rows: list[dict[str, Any]]) -> dict[str, int]:
-    trainable = [row for row in rows if row["defined"]]
-    completed = sum(1 for row in trainable if row["status"] == SkillStatus.COMPLETED)
-    return {"total": len(trainable), "completed": completed, "pending": len(trainable) - completed}
-
-
-# -- lists and live pieces -----------------------------------------------------------------------
-def active_sessions() -> QuerySet[TrainingSession]:
-    """Queued, running and cancelling sessions, oldest first, with how many skills are done."""
-    return (
-        TrainingSession.objects.filter(status__in=SessionStatus.active())
-        .select_related("task", "owner", "current_skill")
-        .annotate(
-            runs_total=Count("skill_runs"),
-            runs_done=Count("skill_runs", filter=Q(skill_runs__status__in=SkillStatus.done())),
-        )
-        .order_by("created_at", "pk")
-    )
-
-
-def recent_results(limit: int = RECENT_RESULTS) -> QuerySet[TrainingSession]:
-    """The latest sessions that ended (completed, failed, cancelled, interrupted), newest first."""
-    return (
-        TrainingSession.objects.filter(status__in=SessionStatus.terminal())
-        .select_related("task", "owner")
-        .order_by("-finished_at", "-pk")[:limit]
-    )
-
-
-def latest_session_annotations() -> dict[str, Subquery]:
-    """Per task (annotate a Task queryset): its newest session's status and id, in one query."""
-    latest = TrainingSession.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-pk")
-    return {
-        "training_status": Subquery(latest.values("status")[:1]),
-        "training_session_id": Subquery(latest.values("pk")[:1]),
-    }
-
-
-def dashboard_context() -> dict[str, Any]:
-    """The dashboard's training card: active sessions (with queue positions) and recent results."""
-    active = list(active_sessions())
-    queued = 0
-    for session in active:
-        if session.status == SessionStatus.QUEUED:
-            queued += 1
-            session.queue_position = queued  # type: ignore[attr-defined]
-    return {"active_sessions": active, "recent_results": list(recent_results())}
-
-
-def task_training_context(task: Task) -> dict[str, Any]:
-    """The task page's training panel and the skill tree's status badges."""
-    rows = services.skill_status_rows(task)
-    # A task has at most one active session and nothing is queued after it, so it is the newest.
-    latest = task.training_sessions.select_related("current_skill").first()
-    active = latest if latest is not None and latest.is_active else None
-    return {
-        "task": task,
-        "active_session": active,
-        "last_session": None if active else latest,
-        "skill_status": {row["skill_id"]: row for row in rows},
-        "training_totals": _totals(rows),
-    }
-
-
 @require_GET
 def sessions(request: HttpRequest) -> HttpResponse:
     """Every active session and the most recent ones that ended."""
-    context = {
-        **dashboard_context(),
-        "history": TrainingSession.objects.filter(status__in=SessionStatus.terminal())
-        .select_related("task", "owner").order_by("-created_at", "-pk")[:SESSIONS_LISTED],
-    }
+    context = {**queries.dashboard_context(), "history": queries.history(SESSIONS_LISTED)}
     return render(request, "training/sessions.html", context)
 
 
 @require_GET
 def indicator(request: HttpRequest) -> HttpResponse:
     """The navigation's live count of active sessions (polled by every page)."""
-    count = TrainingSession.objects.filter(status__in=SessionStatus.active()).count()
+    count = queries.active_count()
     page = urlsplit(getattr(request.htmx, "current_url_abs_path", None) or request.path).path  # type: ignore[attr-defined]
     context = {"active_count": count, "is_current": page.startswith(reverse("training:sessions"))}
     return render(request, "training/_nav_indicator.html", context)
@@ -558,8 +338,8 @@ def indicator(request: HttpRequest) -> HttpResponse:
 @require_GET
 def dashboard_card(request: HttpRequest) -> HttpResponse:
     """The dashboard's training card, polled; it also refreshes the "training now" number."""
-    context = {**dashboard_context(), "oob": True, "with_stat": request.GET.get("stat") == "1"}
-    return render(request, "tasks/_active_sessions.html", context)
+    context = {**queries.dashboard_context(), "oob": True, "with_stat": request.GET.get("stat") == "1"}
+    return render(request, "training/_active_sessions.html", context)
 
 
 @require_GET
@@ -567,16 +347,13 @@ def task_panel(request: HttpRequest, robot: str, name: str) -> HttpResponse:
     """The task page's training panel; while a session is active it polls itself, and it
     refreshes the skill tree's status badges out of band."""
     task = _get_task(robot, name)
-    return render(request, "training/_task_panel.html", {**task_training_context(task), "oob": True})
+    return render(request, "training/_task_panel.html", {**queries.task_training_context(task), "oob": True})
 
 
 @require_GET
 def task_badge(request: HttpRequest, robot: str, name: str) -> HttpResponse:
     """A task card's training badge, refreshed after a quick start from that card."""
-    task = _get_task(robot, name)
-    latest = task.training_sessions.first()
-    task.training_status = latest.status if latest else None  # type: ignore[attr-defined]
-    task.training_session_id = latest.pk if latest else None  # type: ignore[attr-defined]
+    task = queries.with_latest_session(_get_task(robot, name))
     return render(request, "training/_task_badge.html", {"task": task})
 
 
@@ -601,8 +378,6 @@ def bulk_start(request: HttpRequest) -> HttpResponse:
                 running.append((task, exc.session))
             except ConfigError as exc:
                 refused.append((task, str(exc)))
-        if started:
-            _worker_notify()
     context = {
         "form": form, "started": started, "running": running, "refused": refused,
         "worker_slots": settings.GENHRL_WORKER_SLOTS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from training import services
+from training import leases, services
 from training.models import SessionEvent, SessionStatus
 from training.tokens import ApiToken
 
@@ -19,7 +19,7 @@ def cancel(client, task):
 
 
 def running(session):
-    claimed = services.claim_next_session("test-worker")
+    claimed = leases.claim_next_session("test-worker")
     assert claimed is not None and claimed.pk == session.pk
     return claimed
 

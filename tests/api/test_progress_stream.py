@@ -15,7 +15,7 @@ from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
 from django.test import AsyncClient
 
-from training import services, sse
+from training import leases, services, sse
 from training.api.schemas import ProgressSnapshot
 from training.models import SessionStatus
 
@@ -76,7 +76,7 @@ async def test_relay_brings_a_change_made_elsewhere(fetch_block, token, queue):
     await next_event(stream)
 
     # Another connection changes the row; this process hears nothing but what the relay reads.
-    await sync_to_async(services.claim_next_session)("elsewhere")
+    await sync_to_async(leases.claim_next_session)("elsewhere")
     await sync_to_async(sse.relay.step)()
 
     event, data = await next_event(stream)
@@ -102,7 +102,7 @@ async def test_stream_closes_with_done_when_the_session_ends(fetch_block, token,
     _, stream = await open_stream(token, progress_url(session))
     await next_event(stream)
 
-    await sync_to_async(services.claim_next_session)("elsewhere")
+    await sync_to_async(leases.claim_next_session)("elsewhere")
     await sync_to_async(services.request_cancel)(session, actor="test")
     await sync_to_async(session.refresh_from_db)()
     await sync_to_async(session.transition_to)(SessionStatus.CANCELLED, actor="test")
@@ -115,7 +115,7 @@ async def test_stream_closes_with_done_when_the_session_ends(fetch_block, token,
 
 
 async def test_in_process_changes_are_sent_without_waiting_for_a_poll(fetch_block, token, queue, monkeypatch):
-    from training.orchestrator import session_changed
+    from training.signals import session_changed
 
     session = await sync_to_async(queue)(fetch_block)
     _, stream = await open_stream(token, progress_url(session))
@@ -123,7 +123,7 @@ async def test_in_process_changes_are_sent_without_waiting_for_a_poll(fetch_bloc
     monkeypatch.setattr(sse.relay, "poll_interval", 30.0)  # only a wake-up can be fast enough now
     sse.start_relay()
     try:
-        await sync_to_async(services.claim_next_session)("here")
+        await sync_to_async(leases.claim_next_session)("here")
         started = asyncio.get_running_loop().time()
         await sync_to_async(session_changed.send_robust)(sender=None, session_id=session.pk)
 

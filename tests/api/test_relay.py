@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from django_eventstream.views import Listener, get_listener_manager
 
-from training import services, sse
-from training.orchestrator import session_changed
+from training import leases, services, sse
+from training.signals import session_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +60,7 @@ def test_first_look_sends_then_only_changes_are_sent(relay, fetch_block, queue, 
     assert [(t, d["status"]) for t, d in received(listener, session.pk)] == [("progress", "queued")]
     assert relay.step() == 0
 
-    services.claim_next_session("elsewhere")
+    leases.claim_next_session("elsewhere")
     assert relay.step() == 1
     assert [(t, d["status"]) for t, d in received(listener, session.pk)] == [("progress", "running")]
 

@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from tests.training.conftest import FAST, fake_builder
-from training.api.snapshots import progress_snapshot
+from training.engine.worker import Worker
 from training.models import SessionStatus, TrainingSession
-from training.worker import Worker
+from training.snapshots import progress_snapshot
 
 from .conftest import one_skill_task, wait_for
 

@@ -21,10 +21,10 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genhrl_site.settings")
     django.setup()
 
-    from training import services
+    from training.engine.orchestrator import Orchestrator
+    from training.engine.supervision import Timings
     from training.executor import LaunchCommand
     from training.models import TrainingSession
-    from training.orchestrator import Timings
 
     session_id, trainer, *extra = sys.argv[1:]
 
@@ -35,7 +35,7 @@ def main() -> int:
 
     session = TrainingSession.objects.get(pk=int(session_id))
     timings = Timings(sigint_grace=3.0, sigterm_grace=2.0, exit_grace_after_done=1.0, target_grace=1.0)
-    session = services.run_session(session, command_builder=build, timings=timings, actor="test:elsewhere")
+    session = Orchestrator(session, command_builder=build, timings=timings, actor="test:elsewhere").run()
     print(f"session {session.pk} {session.status} {session.error}", flush=True)
     return 0
 

@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tasks.importer import import_demo, import_path
-from tasks.management.commands.status import build_status_rows
 from tasks.models import Task
+from training.management.commands.status import build_status_rows
 
 from .conftest import node, skill
 

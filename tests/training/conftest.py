@@ -14,9 +14,10 @@ from tasks.importer import import_demo
 from tasks.models import Skill, Task
 from training import paths, services
 from training.config import TrainingConfig
+from training.engine.orchestrator import Orchestrator
+from training.engine.supervision import Timings
 from training.executor import LaunchCommand
 from training.models import TrainingSession
-from training.orchestrator import Orchestrator, Timings
 
 FAKE_TRAINER = Path(__file__).with_name("fake_trainer.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +72,7 @@ def start() -> Callable[..., TrainingSession]:
 
 
 def orchestrate(session: TrainingSession, *extra: str, timings: Timings = FAST, **kwargs: Any) -> Orchestrator:
-    return services.make_orchestrator(
+    return Orchestrator(
         session, command_builder=fake_builder(*extra), timings=timings, actor="test", **kwargs
     )
 

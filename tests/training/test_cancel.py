@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from training import paths, services
+from training.engine.supervision import Timings
 from training.models import SessionEvent, SessionStatus, SkillStatus, Stage
-from training.orchestrator import Timings
 
 from .conftest import group_gone, orchestrate
 
@@ -25,12 +25,12 @@ class CancelWhen:
         self.run_dir: Path | None = None
 
     def __call__(self, orch) -> None:
-        state = orch.current
-        if state is None or self.pgid is not None:
+        training = orch.training()
+        if not training or self.pgid is not None:
             return
-        if state.run.success_states >= self.min_states:
-            self.pgid = state.process.pgid
-            self.run_dir = Path(state.run.run_dir)
+        if training[0].run.success_states >= self.min_states:
+            self.pgid = training[0].pgid
+            self.run_dir = Path(training[0].run.run_dir)
             services.request_cancel(orch.session, actor="user:someone")
 
 
@@ -81,7 +81,7 @@ def test_local_cancel_is_recorded_like_a_remote_one(fetch_block, start):
     """The CLI's Ctrl-C calls Orchestrator.cancel() from a signal handler; the loop records it."""
 
     def ctrl_c(orch) -> None:
-        if orch.current is not None and orch.current.run.success_states > 0:
+        if orch.training() and orch.training()[0].run.success_states > 0:
             orch.cancel()
 
     session = orchestrate(start(fetch_block, min_success_states=10_000), on_update=ctrl_c).run()

@@ -6,6 +6,7 @@ import pytest
 
 from training import services
 from training.config import ConfigError
+from training.engine.orchestrator import Orchestrator
 from training.models import SessionStatus, TrainingSession
 
 from .conftest import orchestrate
@@ -59,7 +60,7 @@ def test_isaaclab_sessions_launch_through_isaaclab_sh(fetch_block, settings, tmp
                       "min_steps_primitive": 0, "min_steps_composite": 0}, actor="test",
     )
 
-    session = services.make_orchestrator(session, actor="test").run()
+    session = Orchestrator(session, actor="test").run()
 
     assert session.status == SessionStatus.COMPLETED, session.error
     run = session.skill_runs.get(order=0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from training.config import TrainingConfig
-from training.orchestrator import default_command_builder
+from training.engine.planning import default_command_builder
 
 pytestmark = pytest.mark.django_db
 

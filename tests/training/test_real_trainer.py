@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from training import paths
+from training.engine.orchestrator import Orchestrator
 from training.models import MetricPoint, SessionEvent, SessionStatus, SkillStatus, TrainingSession
 
 pytestmark = [pytest.mark.django_db, pytest.mark.training]
@@ -56,18 +57,18 @@ def test_cancel_flushes_the_real_trainers_buffered_success_states(fetch_block):
     seen: dict[str, int] = {}
 
     def cancel_once_states_are_reported(orch) -> None:
-        state = orch.current
+        training = orch.training()
         # The trainer buffers states for up to a few seconds; its records count the buffer too.
-        if state is not None and "pgid" not in seen and state.run.success_states > 0:
-            seen["pgid"] = state.process.pgid
-            seen["reported"] = state.run.success_states
+        if training and "pgid" not in seen and training[0].run.success_states > 0:
+            seen["pgid"] = training[0].pgid
+            seen["reported"] = training[0].run.success_states
             services.request_cancel(orch.session, actor="user:someone")
 
     session = services.start_session(
         fetch_block, {"num_envs": 64, "min_success_states": 1_000_000, "min_steps_primitive": 0, "max_time": 2},
         actor="test",
     )
-    session = services.make_orchestrator(
+    session = Orchestrator(
         session, actor="test", timings=FAST, on_update=cancel_once_states_are_reported
     ).run()
 

@@ -10,7 +10,7 @@ import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from training import services
+from training import leases, services
 from training.models import SessionStatus, SkillRun, SkillStatus, TrainingSession
 
 from .conftest import group_gone, orchestrate
@@ -99,12 +99,13 @@ def test_a_supervisor_whose_session_was_taken_over_stops_its_trainer(fetch_block
     pgids: list[int] = []
 
     def take_over(orch) -> None:
-        if orch.current is not None and not pgids and orch.current.run.success_states > 0:
-            pgids.append(orch.current.process.pgid)
+        training = orch.training()
+        if training and not pgids and training[0].run.success_states > 0:
+            pgids.append(training[0].pgid)
             TrainingSession.objects.filter(pk=orch.session.pk).update(
                 heartbeat_at=timezone.now() - timedelta(minutes=5)
             )
-            services.reap_stale_sessions()
+            leases.reap_stale_sessions()
 
     session = orchestrate(start(fetch_block, min_success_states=100_000), on_update=take_over).run()
 
@@ -117,12 +118,12 @@ def test_claim_next_session_takes_the_oldest_queued(fetch_block, patrol, start):
     first = start(fetch_block)
     start(patrol)
 
-    claimed = services.claim_next_session("w1")
+    claimed = leases.claim_next_session("w1")
 
     assert claimed == first
     assert claimed.status == SessionStatus.RUNNING and claimed.worker_id == "w1"
-    assert services.claim_next_session("w2").task == patrol
-    assert services.claim_next_session("w3") is None
+    assert leases.claim_next_session("w2").task == patrol
+    assert leases.claim_next_session("w3") is None
 
 
 @pytest.mark.django_db
@@ -130,5 +131,5 @@ def test_a_session_started_for_a_worker_is_never_claimed_by_another(fetch_block)
     session = services.start_session(fetch_block, {}, actor="cli:me", worker_id="cli-host:1:abc")
 
     assert session.status == SessionStatus.RUNNING and session.worker_id == "cli-host:1:abc"
-    assert services.claim_next_session("web-worker") is None
+    assert leases.claim_next_session("web-worker") is None
     assert list(session.events.values_list("to_state", "actor")) == [("queued", "cli:me"), ("running", "cli:me")]

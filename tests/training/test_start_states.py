@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from training import paths
+from training.engine import planning
 from training.models import SessionStatus
 
 from .conftest import orchestrate
@@ -43,7 +44,7 @@ def test_start_states_come_from_the_previous_sibling(patrol, start):
 
 
 def test_a_sibling_without_states_hands_on_nothing(fetch_block, start):
-    orch = orchestrate(start(fetch_block))
+    start(fetch_block)
     go_to_goal = fetch_block.skills.get(name="go_to_goal")
 
-    assert orch.start_states_source(go_to_goal) is None  # go_to_block has not trained yet
+    assert planning.start_states_source(fetch_block, go_to_goal) is None  # go_to_block has not trained yet

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from training import services
+from training import queries
 from training.models import SessionStatus
+from training.snapshots import progress_snapshot
 
 from .conftest import give_states, orchestrate
 
@@ -15,7 +16,7 @@ pytestmark = [pytest.mark.django_db]
 
 
 def test_rows_before_any_training(patrol):
-    rows = services.skill_status_rows(patrol)
+    rows = queries.skill_status_rows(patrol)
 
     assert [r["skill"] for r in rows][:2] == ["reach_red_beacon", "reach_blue_beacon"]
     assert len(rows) == 7
@@ -34,7 +35,7 @@ def test_rows_after_a_failed_session(fetch_block, start):
     session = orchestrate(start(fetch_block, skip_complete=False), "--crash-after", "1").run()
     assert session.status == SessionStatus.FAILED
 
-    rows = {r["skill"]: r for r in services.skill_status_rows(fetch_block)}
+    rows = {r["skill"]: r for r in queries.skill_status_rows(fetch_block)}
 
     block = rows["go_to_block"]
     assert block["status"] == "completed"  # its earlier states and policy still count
@@ -51,14 +52,16 @@ def test_rows_after_a_failed_session(fetch_block, start):
 def test_snapshot_is_complete_and_json_ready(fetch_block, start):
     session = orchestrate(start(fetch_block)).run()
 
-    snapshot = services.session_snapshot(session)
+    snapshot = progress_snapshot(session)
 
     json.dumps(snapshot)
     assert snapshot["status"] == "completed" and snapshot["stage"] == "complete"
-    assert snapshot["totals"] == {"total": 3, "done": 3, "failed": 0, "training": 0, "pending": 0}
-    assert snapshot["progress"] == 100.0
+    assert snapshot["totals"] == {
+        "total": 3, "completed": 3, "failed": 0, "training": 0, "pending": 0, "cancelled": 0,
+    }
+    assert snapshot["progress"] == 1.0
     assert snapshot["source_time"] is not None
-    assert [s["skill"] for s in snapshot["skills"]] == ["go_to_block", "go_to_goal", "fetch_block"]
+    assert [s["name"] for s in snapshot["skills"]] == ["go_to_block", "go_to_goal", "fetch_block"]
     first = snapshot["skills"][0]
     assert first["frames"] > 0 and first["best_reward"] is not None and first["success_states"] >= 10
 
@@ -73,7 +76,7 @@ def test_metrics_and_log_tail_are_stored(fetch_block, start):
     steps = list(run.metric_points.filter(tag="mean_reward").values_list("step", flat=True))
     assert steps == sorted(steps) and len(steps) >= 2
 
-    tail = services.log_tail(run, limit=3)
+    tail = queries.log_tail(run, limit=3)
     assert len(tail) == 3 and tail[0].seq < tail[-1].seq
-    assert services.log_tail(run, after_seq=tail[-1].seq) == []
+    assert queries.log_tail(run, after_seq=tail[-1].seq) == []
     assert "epoch" in run.log_excerpt

@@ -11,7 +11,8 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
-from training import orchestrator, paths, services
+from training import paths, services
+from training.engine import planning
 from training.models import SessionEvent, SessionStatus, SkillStatus, TrainingSession
 
 from .conftest import fake_builder, give_states, group_gone
@@ -25,7 +26,7 @@ SMALL = ["--num-envs", "16", "--min-success-states", "10", "--min-steps-primitiv
 @pytest.fixture
 def fake(monkeypatch):
     def use(*extra: str) -> None:
-        monkeypatch.setattr(orchestrator, "default_command_builder", fake_builder(*extra))
+        monkeypatch.setattr(planning, "default_command_builder", fake_builder(*extra))
 
     use()
     return use
@@ -96,7 +97,7 @@ def test_isaaclab_without_a_root_starts_nothing(fetch_block, fake, settings):
 
 
 def test_unknown_task_and_busy_task_are_refused(fetch_block, fake):
-    with pytest.raises(CommandError, match="no task named 'nope'"):
+    with pytest.raises(CommandError, match="No task named 'nope'"):
         train("nope")
     services.start_session(fetch_block, {}, actor="user:web")
 

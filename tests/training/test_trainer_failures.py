@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from training import paths
+from training.engine.supervision import Timings
 from training.models import SessionStatus, SkillStatus
-from training.orchestrator import Timings
 
 from .conftest import orchestrate
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from training.models import MetricPoint, SessionStatus, SkillRun, SkillStatus, Stage, TrainingSession
-from training.views import CURVE_POINTS, _curve_points
+from training.queries import CURVE_POINTS, curve_points
 
 from .conftest import run_session
 
@@ -86,7 +86,7 @@ def test_failed_session_says_what_to_try(user_client, fetch_block, user):
     session = run_session(fetch_block, user, num_envs=256)
     run = session.skill_runs.get(order=0)
     error = "GPU out of memory: reduce parallel environments (--num-envs, now 256).\nthe trainer exited with code 1"
-    run.transition_to(SkillStatus.FAILED, actor="worker:test", error=error)
+    run.transition_to(SkillStatus.FAILED, actor="worker:test", error=error, stop_reason="out_of_memory")
     session.transition_to(SessionStatus.FAILED, actor="worker:test", error=f"go_to_block: {error}")
     session.set_stage(Stage.COMPLETE, actor="worker:test")
     response = user_client.get(page_url(session))
@@ -99,18 +99,29 @@ def test_failed_session_says_what_to_try(user_client, fetch_block, user):
     assert "Retry" in body and "Change settings" in body and "Cancel training" not in body
 
 
-@pytest.mark.parametrize(("error", "hint"), [
-    ("time limit of 2 min reached with 3 of 5 success states", "raise the max time per skill (now 2 min)"),
-    ("cannot train fetch_block: its sub-skill 'x' is named but not defined", "needs its sub-skills' policies"),
-    ("training.trainer.skills.SkillSpecError: go_to_goal: no object cylinders[7]", "(embedded.json) is invalid"),
-    ("interrupted: no heartbeat from worker w since 2026-01-01", "Retry resumes from the skills"),
-    ("something nobody foresaw", "Read the trainer's output below"),
+@pytest.mark.parametrize(("failure", "hint"), [
+    ({"code": "time_limit"}, "raise the max time per skill (now 2 min)"),
+    ({"undefined_sub_skill": "x"}, "needs its sub-skills' policies"),
+    ({"code": "setup"}, "needs its sub-skills' policies"),
+    ({"code": "spec_invalid"}, "(embedded.json) is invalid"),
+    ({"code": "interrupted"}, "Retry resumes from the skills"),
+    ({}, "Read the trainer's output below"),
 ])
-def test_failure_hints_follow_the_error(fetch_block, user, error, hint):
-    from training.views import failure_hints
+def test_failure_hints_follow_the_failure_code(fetch_block, user, failure, hint):
+    """Hints are keyed by the failed run's code (its stop_reason), never by the wording of an error."""
+    from training.queries import failure_hints
 
-    session = run_session(fetch_block, user)
-    TrainingSession.objects.filter(pk=session.pk).update(status=SessionStatus.FAILED, error=error)
+    session = run_session(fetch_block, user, max_time=2)
+    if "code" in failure:
+        run = session.skill_runs.get(order=0)
+        run.transition_to(SkillStatus.FAILED, actor="worker:test", error="worded any way", stop_reason=failure["code"])
+    if "undefined_sub_skill" in failure:
+        # Planning refused the task before any run existed.
+        session.skill_runs.all().delete()
+        root = fetch_block.skills.get(name="fetch_block")
+        root.sub_skills = [*root.sub_skills, failure["undefined_sub_skill"]]
+        root.save(update_fields=["sub_skills"])
+    TrainingSession.objects.filter(pk=session.pk).update(status=SessionStatus.FAILED, error="worded any way")
     session.refresh_from_db()
     assert any(hint in line for line in failure_hints(session))
 
@@ -122,7 +133,7 @@ def test_long_curves_are_thinned_to_a_few_hundred_points_with_the_last_one(fetch
     MetricPoint.objects.bulk_create(
         MetricPoint(skill_run=run, tag="fps", step=i * 10, value=float(i), time=now) for i in range(1, 5001)
     )
-    points = _curve_points(run, "fps")
+    points = curve_points(run, "fps")
     assert CURVE_POINTS // 2 < len(points) <= CURVE_POINTS + 1
     assert points[0] == (10, 1.0) and points[-1] == (50000, 5000.0)
     assert [p[0] for p in points] == sorted(p[0] for p in points)

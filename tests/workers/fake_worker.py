@@ -3,7 +3,7 @@
     FAKE_TRAINER_ARGS="--epoch-seconds 0.05" python tests/workers/fake_worker.py --slots 1 ...
 
 The command, its loop, its signal handling and its database writes are the real ones; only the
-launch line of each skill (`training.orchestrator.default_command_builder`) points at
+launch line of each skill (`training.engine.planning.default_command_builder`) points at
 tests/training/fake_trainer.py, which starts in milliseconds. DATABASE_URL names the test database.
 """
 
@@ -27,7 +27,7 @@ def main() -> int:
 
     from django.core.management import call_command
 
-    from training import orchestrator
+    from training.engine import planning
     from training.executor import LaunchCommand
 
     extra = shlex.split(os.environ.get("FAKE_TRAINER_ARGS", ""))
@@ -37,7 +37,7 @@ def main() -> int:
         argv = [sys.executable, str(FAKE_TRAINER), "--spec", str(spec_path), *extra]
         return LaunchCommand(argv=argv, env=env, cwd=spec_path.parent)
 
-    orchestrator.default_command_builder = build
+    planning.default_command_builder = build
     call_command("training_worker", *sys.argv[1:])
     return 0
 

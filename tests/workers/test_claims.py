@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training import services
+from training import leases, services
 from training.models import SessionEvent, SessionStatus, TrainingSession
 
 from .conftest import TINY, Workers, one_skill_task, wait_for
@@ -42,13 +42,13 @@ def test_a_worker_claims_only_its_queue(db: None, fetch_block) -> None:
     gpu = services.start_session(fetch_block, TINY, actor="test", queue="gpu")
     assert gpu.queue == "gpu"
 
-    assert services.claim_next_session("w-default") is None
-    claimed = services.claim_next_session("w-gpu", queue="gpu")
+    assert leases.claim_next_session("w-default") is None
+    claimed = leases.claim_next_session("w-gpu", queue="gpu")
 
     assert claimed is not None and claimed.pk == gpu.pk
     claimed.refresh_from_db()
     assert (claimed.status, claimed.worker_id) == (SessionStatus.RUNNING, "w-gpu")
-    assert services.claim_next_session("w-gpu2", queue="gpu") is None
+    assert leases.claim_next_session("w-gpu2", queue="gpu") is None
     assert claims(claimed) == 1
 
 
@@ -58,6 +58,6 @@ def test_claims_take_the_oldest_first_and_skip_cancelled(db: None) -> None:
     )
     services.request_cancel(first, actor="test")
 
-    assert services.claim_next_session("w1").pk == second.pk
-    assert services.claim_next_session("w2").pk == third.pk
-    assert services.claim_next_session("w3") is None
+    assert leases.claim_next_session("w1").pk == second.pk
+    assert leases.claim_next_session("w2").pk == third.pk
+    assert leases.claim_next_session("w3") is None

@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from training import services
+from training import leases, services
+from training.leases import worker_identity
 from training.models import SessionStatus, SkillStatus, TrainingSession
-from training.orchestrator import worker_identity
 
 from .conftest import SHORT_LEASE, TINY, Workers, group_gone, wait_for
 
@@ -83,7 +83,7 @@ def test_the_reaper_never_signals_a_process_group_that_is_not_the_runs_trainer(f
         old = timezone.now() - timedelta(minutes=5)
         TrainingSession.objects.filter(pk=session.pk).update(heartbeat_at=old)
 
-        reaped = services.reap_stale_sessions()
+        reaped = leases.reap_stale_sessions()
 
         assert [s.pk for s in reaped] == [session.pk]
         assert stranger.poll() is None, "the reaper signalled a process that was not its trainer"
@@ -96,6 +96,6 @@ def test_the_reaper_never_signals_a_process_group_that_is_not_the_runs_trainer(f
 
 def test_a_fresh_lease_is_not_reaped(fetch_block) -> None:
     session = services.start_session(fetch_block, TINY, actor="test", worker_id=worker_identity())
-    assert services.reap_stale_sessions() == []
+    assert leases.reap_stale_sessions() == []
     session.refresh_from_db()
     assert session.status == SessionStatus.RUNNING

@@ -10,9 +10,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.training.conftest import FAST, fake_builder
-from training import orchestrator, paths, services
+from training import paths, services
+from training.engine import planning
+from training.engine.orchestrator import Orchestrator
+from training.leases import worker_identity
 from training.models import SessionEvent, SessionStatus, SkillRun, SkillStatus, TrainingSession
-from training.orchestrator import Orchestrator, worker_identity
 
 from .conftest import TINY, Workers, wait_for
 
@@ -34,7 +36,7 @@ def interrupt_after_first_skill(session: TrainingSession) -> TrainingSession:
         if orch.runs and orch.runs[0].status == SkillStatus.COMPLETED:
             orch.shutdown("worker test:1 received SIGTERM")
 
-    return services.make_orchestrator(
+    return Orchestrator(
         session, command_builder=fake_builder("--epoch-seconds", "0.05"), timings=FAST, actor="test",
         worker_id=worker_identity(), on_update=stop_after_first,
     ).run()
@@ -51,7 +53,7 @@ def test_resume_trains_only_what_the_interrupted_session_did_not_finish(fetch_bl
     states_before = snapshot_files(paths.success_dir(done.skill))
 
     resumed = services.resume_session(first, actor="user:someone")
-    resumed = services.make_orchestrator(resumed, command_builder=fake_builder(), timings=FAST, actor="test").run()
+    resumed = Orchestrator(resumed, command_builder=fake_builder(), timings=FAST, actor="test").run()
 
     assert resumed.status == SessionStatus.COMPLETED, resumed.error
     assert resumed.resumed_from_id == first.pk and resumed.config["new_run"] is False
@@ -90,7 +92,7 @@ def test_train_resume_refuses_settings_and_sessions_that_cannot_resume(fetch_blo
         call_command("train", "fetch_block", "--resume", stdout=io.StringIO())
     with pytest.raises(CommandError, match="drop --num-envs"):
         call_command("train", "fetch_block", "--resume", "--num-envs", "32", stdout=io.StringIO())
-    monkeypatch.setattr(orchestrator, "default_command_builder", fake_builder())
+    monkeypatch.setattr(planning, "default_command_builder", fake_builder())
     call_command("train", "fetch_block", *[f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()],
                  stdout=io.StringIO())
     with pytest.raises(CommandError, match="is completed; nothing to resume"):

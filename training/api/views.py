@@ -20,13 +20,13 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from tasks.models import Task
-from training import permissions, services
+from training import permissions, queries, services
 from training.api import schemas
 from training.api.auth import api_auth
-from training.api.snapshots import progress_snapshot, session_urls, task_status
 from training.config import ConfigError, TrainingConfig
 from training.models import TrainingSession
-from training.sse import can_watch, progress_events, relay
+from training.snapshots import progress_snapshot, session_urls, task_status
+from training.sse import can_watch, progress_events
 
 api = NinjaAPI(
     title="GenHRL Portal API",
@@ -110,17 +110,12 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 # -- access helpers -------------------------------------------------------------------------------
 def _get_task(task_name: str, robot: str | None) -> Task:
     """The task by exact (case-sensitive) name; 404 if none, 400 if `robot` is needed to choose."""
-    tasks = Task.objects.filter(name=task_name)
-    if robot:
-        tasks = tasks.filter(robot=robot)
-    found = list(tasks[:20])
-    if not found:
-        where = f" for robot {robot}" if robot else ""
-        raise HttpError(404, f"no task named {task_name!r}{where}")
-    if len(found) > 1:
-        robots = ", ".join(sorted(t.robot for t in found))
-        raise BadParameters({"robot": [f"task {task_name!r} exists for several robots ({robots}): choose one"]})
-    return found[0]
+    try:
+        return services.find_task(task_name, robot)
+    except services.TaskNotFound as exc:
+        if exc.ambiguous:
+            raise BadParameters({"robot": [str(exc)]}) from None
+        raise HttpError(404, str(exc)) from None
 
 
 def _get_session_to_watch(request: HttpRequest, task: Task, session_id: int) -> TrainingSession:
@@ -137,7 +132,7 @@ def _get_session_to_watch(request: HttpRequest, task: Task, session_id: int) -> 
 
 def _get_active_session_to_cancel(request: HttpRequest, task: Task) -> TrainingSession:
     """The task's active session if this user may stop it (its owner, or staff); 404 if none."""
-    session = services.active_session(task)
+    session = queries.active_session(task)
     if session is None:
         raise HttpError(404, f"task {task.name!r} has no queued or running session")
     return permissions.require_can_cancel(request, session)
@@ -191,12 +186,6 @@ def _options(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
-def _worker_notify() -> None:
-    from training.worker import embedded_worker
-
-    embedded_worker.notify()
-
-
 # -- operations -----------------------------------------------------------------------------------
 @api.get(
     "/tasks/{task_name}/training/status",
@@ -237,7 +226,6 @@ def training_start(request: HttpRequest, task_name: str, robot: str | None = Non
         session = services.start_session(task, config, owner=request.user)
     except services.SessionAlreadyActive as exc:
         return _already_training(exc)
-    _worker_notify()
     return _started(session)
 
 
@@ -257,7 +245,6 @@ def training_cancel(request: HttpRequest, task_name: str, robot: str | None = No
     """
     session = _get_active_session_to_cancel(request, _get_task(task_name, robot))
     session = services.request_cancel(session, actor=services.actor_for(request.user))
-    relay.wake(session.pk)
     return progress_snapshot(session.pk)
 
 
@@ -284,7 +271,7 @@ def training_resume(request: HttpRequest, task_name: str, robot: str | None = No
     already resumed or there is none; 409 if the task is training now.
     """
     task = _get_task(task_name, robot)
-    active = services.active_session(task)
+    active = queries.active_session(task)
     if active is not None:
         return _already_training(services.SessionAlreadyActive(active))
     previous = _get_session_to_resume(request, task)
@@ -296,7 +283,6 @@ def training_resume(request: HttpRequest, task_name: str, robot: str | None = No
     except services.NotResumable as exc:
         # Resumed by someone else between our read and now.
         raise HttpError(404, str(exc)) from None
-    _worker_notify()
     return _started(session)
 
 

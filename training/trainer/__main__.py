@@ -38,15 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated as exc:
         # Only reachable before a backend took over (it handles its own): nothing to flush yet.
         shutdown.finalizing()
-        records.emit(
-            "done",
-            reason="terminated",
-            signal=exc.signal_name,
-            frames=None,
-            success_states=None,
-            checkpoint=None,
-            policy_dir=None,
-        )
+        records.terminated(exc.signal_name)
         return exc.exit_code
 
 

@@ -154,9 +154,8 @@ def run_embedded(spec: TrainerSpec, shutdown: Shutdown) -> int:
         policy_dir = None
         if checkpoint is not None:
             policy_dir = publish_policy(spec, checkpoint, cfg, skill_info(spec, node, observer, reason))
-        records.emit(
-            "done",
-            reason=reason,
+        records.emit_done(
+            reason,
             frames=observer.last_snapshot.frames if observer.last_snapshot else 0,
             success_states=store.total,
             checkpoint=checkpoint,
@@ -167,15 +166,7 @@ def run_embedded(spec: TrainerSpec, shutdown: Shutdown) -> int:
         shutdown.finalizing()
         if store is not None:
             store.flush()
-        records.emit(
-            "done",
-            reason="terminated",
-            signal=exc.signal_name,
-            frames=None,
-            success_states=store.total if store is not None else None,
-            checkpoint=None,
-            policy_dir=None,
-        )
+        records.terminated(exc.signal_name, store.total if store is not None else None)
         return exc.exit_code
     except Exception as exc:
         shutdown.finalizing()

@@ -375,9 +375,8 @@ def run_isaaclab(spec: TrainerSpec, shutdown: Shutdown) -> int:
             policy_dir = publish_policy(spec, checkpoint, agent_cfg, info)
         # `done` before closing the app: Isaac Sim may hang in close() (§1.9), and the orchestrator
         # treats `done` as the end of the run.
-        records.emit(
-            "done",
-            reason=reason,
+        records.emit_done(
+            reason,
             frames=observer.last_snapshot.frames if observer.last_snapshot else 0,
             success_states=progress.success_states(),
             checkpoint=checkpoint,
@@ -391,15 +390,7 @@ def run_isaaclab(spec: TrainerSpec, shutdown: Shutdown) -> int:
         if progress is not None:
             progress.flush(force=True)
             count = progress.success_states()
-        records.emit(
-            "done",
-            reason="terminated",
-            signal=exc.signal_name,
-            frames=None,
-            success_states=count,
-            checkpoint=None,
-            policy_dir=None,
-        )
+        records.terminated(exc.signal_name, count)
         return exc.exit_code
     except Exception as exc:
         shutdown.finalizing()

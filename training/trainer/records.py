@@ -73,6 +73,31 @@ def emit(kind: str, stream: IO[str] | None = None, **fields: Any) -> dict[str, A
     return record
 
 
+def emit_done(
+    reason: str,
+    *,
+    frames: int | None,
+    success_states: int | None,
+    checkpoint: Any = None,
+    policy_dir: Any = None,
+    signal: str | None = None,
+) -> dict[str, Any]:
+    """The last record of a run: `done` with its reason (DONE_REASONS); the one writer of it.
+
+    A stop by SIGTERM (or a second SIGINT) is `terminated(...)`: no frames, checkpoint or policy.
+    """
+    extra = {"signal": signal} if signal is not None else {}
+    return emit(
+        "done", reason=reason, **extra, frames=frames, success_states=success_states,
+        checkpoint=checkpoint, policy_dir=policy_dir,
+    )
+
+
+def terminated(signal_name: str, success_states: int | None = None) -> dict[str, Any]:
+    """`done` for a run stopped by SIGTERM or a second SIGINT, after its success states were flushed."""
+    return emit_done("terminated", signal=signal_name, frames=None, success_states=success_states)
+
+
 def parse_line(line: str) -> dict[str, Any] | None:
     """The record on this stdout line, or None when the line is ordinary log text."""
     text = line.strip()

@@ -7,15 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tasks.genhrl import GenHRLError
-from tasks.importer import ImportReport, import_demo, import_path
-
-
-def write_report(command: BaseCommand, report: ImportReport) -> None:
-    """Print a report in order on stdout, so each warning or failure sits under its task."""
-    styles = {"error": command.style.ERROR, "warning": command.style.WARNING}
-    for kind, text in report.lines():
-        style = styles.get(kind)
-        command.stdout.write(style(text) if style else text)
+from tasks.importer import import_demo, import_path
+from tasks.management.reporting import write_report
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tasks.genhrl import GenHRLError
 from tasks.importer import import_path
-from tasks.management.commands.import_tasks import write_report
+from tasks.management.reporting import write_report
 
 
 class Command(BaseCommand):

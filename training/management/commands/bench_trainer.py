@@ -33,9 +33,10 @@ from django.utils import timezone
 from tasks.models import Skill, Task
 from training import services
 from training.config import ConfigError, TrainingConfig
-from training.executor import parse_record
+from training.engine.orchestrator import Orchestrator
+from training.engine.planning import default_command_builder
 from training.models import SkillRun, SkillStatus, Stage
-from training.orchestrator import default_command_builder
+from training.trainer.records import parse_line as parse_record
 
 ACTOR = "bench"
 
@@ -170,7 +171,7 @@ class Command(BaseCommand):
             session = services.start_session(task, config, actor=ACTOR)
         except services.SessionAlreadyActive as exc:
             raise CommandError(f"{exc}; the benchmark needs the task idle") from None
-        orch = services.make_orchestrator(session, actor=ACTOR)
+        orch = Orchestrator(session, actor=ACTOR)
         try:
             orch.claim()
             session.set_stage(Stage.PLANNING, actor=ACTOR)

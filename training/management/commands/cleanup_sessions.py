@@ -12,10 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
-from training import pruning, services
-from training.models import SessionStatus, TrainingSession
+from training import leases, pruning
 
 # What each line says it does: the plan in a dry run, the deed in a real one.
 DOING = {"delete": "deleting", "remove": "removing", "mark": "marked"}
@@ -73,13 +71,8 @@ class Command(BaseCommand):
 
     def _reap(self, dry_run: bool) -> None:
         if dry_run:
-            # The same rule as services.reap_stale_sessions, read-only.
-            cutoff = timezone.now() - services.STALE_AFTER
-            stale = TrainingSession.objects.filter(
-                status__in=[SessionStatus.RUNNING, SessionStatus.CANCELLING], heartbeat_at__lt=cutoff
-            ).order_by("pk")
-            pks = list(stale.values_list("pk", flat=True))
+            pks = leases.stale_sessions()  # the reaper's rule, read-only
         else:
-            pks = [s.pk for s in services.reap_stale_sessions()]
+            pks = [s.pk for s in leases.reap_stale_sessions()]
         for pk in pks:
             self.stdout.write(f"{_verb('mark', dry_run)} session {pk} interrupted (no heartbeat)")

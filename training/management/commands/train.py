@@ -34,28 +34,13 @@ from rich.progress import (
 
 from tasks.models import Task
 from training import paths, services
-from training.config import MIN_STEPS, NUM_ENVS, ConfigError, TrainingConfig
+from training.config import CLI_FLAGS, MIN_STEPS, NUM_ENVS, ConfigError, TrainingConfig
+from training.engine.orchestrator import Orchestrator
+from training.leases import worker_identity
 from training.models import SessionStatus, SkillRun, SkillStatus, TrainingSession
-from training.orchestrator import Orchestrator, worker_identity
 
-# CLI flag of each config field, for error messages that name what the user typed.
-FLAGS = {
-    "backend": "--backend",
-    "max_time": "--max-time",
-    "min_success_states": "--min-success-states",
-    "num_envs": "--num-envs",
-    "seed": "--seed",
-    "new_run": "--new-run",
-    "skip_complete": "--skip-complete",
-    "headless": "--headless",
-    "video": "--video",
-    "video_interval": "--video-interval",
-    "video_length": "--video-length",
-    "min_steps_primitive": "--min-steps-primitive",
-    "min_steps_composite": "--min-steps-composite",
-    "max_frames": "--max-frames",
-    "task": "TASK",
-}
+# What the user typed for each field, for error messages.
+FLAGS = {**CLI_FLAGS, "task": "TASK"}
 PLAIN_PROGRESS_EVERY = 10.0  # seconds between progress lines when output is not a terminal
 
 
@@ -109,7 +94,7 @@ class Command(BaseCommand):
         try:
             task = services.find_task(options["task"], options.get("robot"))
         except services.TaskNotFound as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(exc.for_terminal()) from None
         data = {name: options.get(name) for name in FLAGS if name != "task"}
         resume: TrainingSession | None = None
         if options.get("resume"):
@@ -181,7 +166,7 @@ class Command(BaseCommand):
             f"{config.num_envs} envs, {config.min_success_states} success states, "
             f"{config.max_time:g} min per skill"
         )
-        orch = services.make_orchestrator(session, worker_id=worker_id, actor=actor, on_update=display.update)
+        orch = Orchestrator(session, worker_id=worker_id, actor=actor, on_update=display.update)
         pending.orchestrator = orch
         for _ in range(pending.presses):  # pressed while the session was being created
             orch.cancel()
@@ -338,12 +323,13 @@ class _PlainDisplay(_Display):
                 f"[{sum(r.status in SkillStatus.done() for r in orch.runs)}/{len(orch.runs)}] "
                 f"{run.skill.name}: {run.status} ({run.success_states}/{run.min_success_states} success states)"
             )
-        state = orch.current
-        if state is not None and now - self.last_line >= PLAIN_PROGRESS_EVERY:
+        training = orch.training()
+        if training and now - self.last_line >= PLAIN_PROGRESS_EVERY:
             self.last_line = now
-            run = state.run
-            reward = f", reward {run.last_reward:.2f}" if run.last_reward is not None else ""
-            self.write(
-                f"    {run.skill.name}: {run.success_states}/{run.min_success_states} success states, "
-                f"{run.frames:,} frames{reward}, {orch.elapsed():.0f}s"
-            )
+            for running in training:
+                run = running.run
+                reward = f", reward {run.last_reward:.2f}" if run.last_reward is not None else ""
+                self.write(
+                    f"    {run.skill.name}: {run.success_states}/{run.min_success_states} success states, "
+                    f"{run.frames:,} frames{reward}, {running.elapsed:.0f}s"
+                )

@@ -3,7 +3,7 @@
 It claims queued sessions of its queue (each session is claimed by exactly one worker, however
 many run, on however many hosts share the database), supervises up to N at once, renews their
 heartbeat lease and reaps the sessions of workers that died. It is the same loop as the embedded
-worker (`training.worker.Worker`); run it with GENHRL_EMBEDDED_WORKER=0 so daphne only serves
+worker (`training.engine.worker.Worker`); run it with GENHRL_EMBEDDED_WORKER=0 so daphne only serves
 pages, and a web server restart no longer touches training.
 
 SIGTERM (or Ctrl-C): claim nothing more, stop the trainers gracefully (SIGINT to their process
@@ -21,8 +21,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from training import services
-from training.worker import Worker
+from training import leases
+from training.engine.worker import Worker
+from training.services import DEFAULT_QUEUE
 
 
 def _positive(value: str) -> float:
@@ -38,15 +39,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--slots", type=int, default=None,
                             help=f"sessions trained at once (default GENHRL_WORKER_SLOTS, now {settings.GENHRL_WORKER_SLOTS})")
-        parser.add_argument("--queue", default=services.DEFAULT_QUEUE,
+        parser.add_argument("--queue", default=DEFAULT_QUEUE,
                             help="queue to serve (default %(default)s; the web and `train` queue there)")
         parser.add_argument("--poll-interval", type=_positive, default=2.0,
                             help="seconds between looks at the queue (default %(default)s)")
-        parser.add_argument("--heartbeat-interval", type=_positive, default=services.HEARTBEAT_INTERVAL,
+        parser.add_argument("--heartbeat-interval", type=_positive, default=leases.HEARTBEAT_INTERVAL,
                             help="seconds between lease renewals (default %(default)s)")
-        parser.add_argument("--reap-interval", type=_positive, default=services.REAP_INTERVAL,
+        parser.add_argument("--reap-interval", type=_positive, default=leases.REAP_INTERVAL,
                             help="seconds between looks for sessions of dead workers (default %(default)s)")
-        parser.add_argument("--stale-after", type=_positive, default=services.STALE_AFTER.total_seconds(),
+        parser.add_argument("--stale-after", type=_positive, default=leases.lease_duration().total_seconds(),
                             help="seconds without a heartbeat after which a session is interrupted "
                             "(default %(default)s; keep it well above --heartbeat-interval)")
         parser.add_argument("--hard-timeout", type=_positive, default=10.0,

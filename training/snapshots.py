@@ -1,8 +1,9 @@
-"""What the API and the progress stream say about a session and a task, built from the database.
+"""What the pages, the API and the progress stream say about a session and a task, from the database.
 
 A snapshot is the whole state of one session, so a viewer that misses, repeats or reorders an
-event loses nothing: the next snapshot is complete. The same builder serves the status endpoint,
-the cancel and start answers and every SSE `progress` event, so they never disagree.
+event loses nothing: the next snapshot is complete. This one builder serves the status endpoint,
+the cancel and start answers, every SSE `progress` event and the progress pages, so they never
+disagree.
 """
 
 from __future__ import annotations
@@ -16,11 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tasks.models import Task
-from training import paths, services
+from training import estimates, paths, queries
 from training.models import SessionStatus, SkillRun, SkillStatus, TrainingSession
-
-# A skill this far along has a usable rate for an ETA; before that the estimate is noise.
-ETA_MIN_FRACTION = 0.05
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -59,52 +57,37 @@ def queue_position(session: TrainingSession) -> int | None:
     return ahead + 1
 
 
-def _skill_fraction(run: SkillRun) -> float:
-    """How far one skill is, 0-1: done counts whole; a training skill by its slower criterion."""
-    if run.status in SkillStatus.done():
-        return 1.0
-    if run.status != SkillStatus.TRAINING:
-        return 0.0
-    states = run.success_states / run.min_success_states if run.min_success_states else 1.0
-    frames = run.frames / run.min_frames if run.min_frames else 1.0
-    # Never 1.0 while it trains: the trainer still has to stop and publish its policy.
-    return max(0.0, min(0.99, states, frames))
-
-
-def _skill_elapsed(run: SkillRun, now: datetime) -> float:
-    if run.status == SkillStatus.TRAINING and run.started_at is not None:
-        # The supervisor writes elapsed time every half second; the clock is fresher.
-        return max(run.elapsed_seconds, (now - run.started_at).total_seconds())
-    return run.elapsed_seconds
-
-
-def _eta(runs: list[SkillRun], elapsed: dict[int, float], max_seconds: float) -> float | None:
-    """Seconds until every planned skill is done, or None while there is nothing to go on.
-
-    The running skill extrapolates its own rate; skills not yet started are guessed from the
-    skills this session trained so far (or the running one's estimate), capped by the time limit.
-    """
-    trained = [elapsed[r.pk] for r in runs if r.status == SkillStatus.COMPLETED and elapsed[r.pk] > 0]
-    typical: float | None = sum(trained) / len(trained) if trained else None
-    remaining = 0.0
-    for run in runs:
-        if run.status == SkillStatus.TRAINING:
-            spent = elapsed[run.pk]
-            fraction = _skill_fraction(run)
-            if fraction >= ETA_MIN_FRACTION and spent > 0:
-                left = spent * (1 - fraction) / fraction
-            elif typical is not None:
-                left = typical - spent
-            else:
-                return None
-            left = max(0.0, min(left, max_seconds - spent))
-            typical = typical if typical is not None else spent + left
-            remaining += left
-        elif run.status == SkillStatus.PENDING:
-            if typical is None:
-                return None
-            remaining += min(typical, max_seconds)
-    return round(remaining, 1)
+def skill_run_snapshot(run: SkillRun, now: datetime) -> dict[str, Any]:
+    """One skill of a session's snapshot."""
+    skill = run.skill
+    return {
+        "id": run.pk,
+        "name": skill.name,
+        "skill_id": skill.pk,
+        "order": run.order,
+        "level": skill.level,
+        "kind": skill.kind,
+        "status": run.status,
+        "attempt": run.attempt,
+        "success_states": run.success_states,
+        "min_success_states": run.min_success_states,
+        "start_states": run.start_states,
+        "frames": run.frames,
+        "min_frames": run.min_frames,
+        "epochs": run.epochs,
+        "fps": run.fps,
+        "best_reward": run.best_reward,
+        "last_reward": run.last_reward,
+        "success_rate": run.success_rate,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "exit_code": run.exit_code,
+        "stop_reason": run.stop_reason,
+        "error": run.error,
+        "source_time": run.source_time,
+        "elapsed_s": round(estimates.skill_elapsed(run, now), 1),
+        "progress": round(estimates.skill_fraction(run), 3),
+    }
 
 
 def _planned_skills(session: TrainingSession) -> list[dict[str, Any]]:
@@ -135,15 +118,8 @@ def progress_snapshot(session: TrainingSession | int) -> dict[str, Any]:
         session = TrainingSession.objects.select_related("task", "owner", "current_skill").get(pk=session)
     now = timezone.now()
     runs = list(session.skill_runs.select_related("skill").order_by("order"))
-    elapsed = {run.pk: _skill_elapsed(run, now) for run in runs}
-    skills = []
-    for run in runs:
-        row = services.skill_run_snapshot(run)
-        row["name"] = row.pop("skill")
-        row.pop("elapsed_seconds")
-        row["elapsed_s"] = round(elapsed[run.pk], 1)
-        row["progress"] = round(_skill_fraction(run), 3)
-        skills.append(row)
+    elapsed = {run.pk: estimates.skill_elapsed(run, now) for run in runs}
+    skills = [skill_run_snapshot(run, now) for run in runs]
     if not runs and session.is_active:
         skills = _planned_skills(session)
 
@@ -152,7 +128,7 @@ def progress_snapshot(session: TrainingSession | int) -> dict[str, Any]:
     if session.status == SessionStatus.COMPLETED:
         progress = 1.0
     else:
-        progress = sum(_skill_fraction(r) for r in runs) / len(runs) if runs else 0.0
+        progress = sum(estimates.skill_fraction(r) for r in runs) / len(runs) if runs else 0.0
     end = session.finished_at or now
     max_seconds = float(session.config.get("max_time", 180.0)) * 60.0
     if session.is_terminal:
@@ -160,7 +136,7 @@ def progress_snapshot(session: TrainingSession | int) -> dict[str, Any]:
     elif session.status == SessionStatus.QUEUED or not runs:
         eta = None
     else:
-        eta = _eta(runs, elapsed, max_seconds)
+        eta = estimates.eta(runs, elapsed, max_seconds)
     return {
         "session_id": session.pk,
         "task": session.task.name,
@@ -204,9 +180,9 @@ def task_status(task: Task) -> dict[str, Any]:
 
     Skills that are named but never defined cannot be trained, so they are listed but not counted.
     """
-    active = services.active_session(task)
+    active = queries.active_session(task)
     latest = task.training_sessions.select_related("task", "owner", "current_skill").first()
-    rows = services.skill_status_rows(task)
+    rows = queries.skill_status_rows(task)
     skills = [
         {
             "name": row["skill"], "skill_id": row["skill_id"], "order": row["order"], "level": row["level"],
@@ -218,8 +194,6 @@ def task_status(task: Task) -> dict[str, Any]:
         }
         for row in rows
     ]
-    trainable = [s for s in skills if s["defined"]]
-    completed = sum(1 for s in trainable if s["status"] == SkillStatus.COMPLETED)
     session = None
     if active is not None:
         active = TrainingSession.objects.select_related("task", "owner", "current_skill").get(pk=active.pk)
@@ -239,5 +213,5 @@ def task_status(task: Task) -> dict[str, Any]:
             "urls": session_urls(latest),
         },
         "skills": skills,
-        "totals": {"total": len(trainable), "completed": completed, "pending": len(trainable) - completed},
+        "totals": queries.totals(rows),
     }

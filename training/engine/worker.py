@@ -4,13 +4,15 @@ One class, two homes: `manage.py training_worker` runs it in the foreground of i
 (`serve()`, stopped by SIGTERM), and the embedded worker runs it in a thread of daphne
 (`start()`/`stop()`). With the embedded one, `make run` trains what the web queues with no other
 process to start; it is started from `genhrl_site/asgi.py` (so management commands never start
-one) when GENHRL_EMBEDDED_WORKER is on, and serves the "default" queue. Either way it claims queued sessions with the conditional
-update of `services.claim_next_session` (so other workers may poll the same table), runs at most
-GENHRL_WORKER_SLOTS at once (the others wait, queued, with their place in the queue shown),
-and holds each by its heartbeat. Each pass of its loop is `step()`, which a test can call alone.
+one) when GENHRL_EMBEDDED_WORKER is on, and serves the "default" queue. Either way it claims queued
+sessions with the conditional update of `leases.claim_next_session` (so other workers may poll the
+same table), runs at most GENHRL_WORKER_SLOTS at once (the others wait, queued, with their place in
+the queue shown), and holds each by its heartbeat. Each pass of its loop is `step()`, which a test
+can call alone. The embedded worker hears `signals.session_queued`, so a session queued in this
+process is claimed at once.
 
-Each session runs in its own thread through `services.make_orchestrator(...).run()`, which
-supervises the trainer subprocesses and writes every change to the database, where the SSE relay
+Each session runs in its own thread through `Orchestrator(...).run()`, which supervises the
+trainer subprocesses and writes every change to the database, where the SSE relay
 (`training/sse.py`) picks it up.
 """
 
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,11 +28,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.utils import timezone
 
-from training import services
-from training.models import SessionStatus, TrainingSession
-from training.orchestrator import Orchestrator, worker_identity
+from training import leases
+from training.engine.orchestrator import Orchestrator
+from training.leases import worker_identity
+from training.models import TrainingSession
+from training.services import DEFAULT_QUEUE
+from training.signals import session_queued
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +56,10 @@ class Worker:
         self,
         slots: int | None = None,
         *,
-        queue: str = services.DEFAULT_QUEUE,
+        queue: str = DEFAULT_QUEUE,
         poll_interval: float = 2.0,
-        heartbeat_interval: float = services.HEARTBEAT_INTERVAL,
-        reap_interval: float = services.REAP_INTERVAL,
+        heartbeat_interval: float = leases.HEARTBEAT_INTERVAL,
+        reap_interval: float = leases.REAP_INTERVAL,
         stale_after: timedelta | None = None,
         worker_id: str | None = None,
         orchestrator_options: dict[str, Any] | None = None,
@@ -92,7 +95,7 @@ class Worker:
             self._last_heartbeat = now
         if now - self._last_reap >= self.reap_interval:
             # Sessions of crashed workers (any process) would otherwise block their task forever.
-            services.reap_stale_sessions(stale_after=self.stale_after)
+            leases.reap_stale_sessions(stale_after=self.stale_after)
             self._last_reap = now
         claimed = []
         while not self._stop.is_set() and self.free_slots() > 0:
@@ -108,11 +111,11 @@ class Worker:
 
     def claim_one(self) -> TrainingSession | None:
         """Claim the oldest queued session and start its thread, or return None if there is none."""
-        session = services.claim_next_session(self.worker_id, queue=self.queue)
+        session = leases.claim_next_session(self.worker_id, queue=self.queue)
         if session is None:
             return None
         session = TrainingSession.objects.select_related("task").get(pk=session.pk)
-        orchestrator = services.make_orchestrator(session, worker_id=self.worker_id, **self.orchestrator_options)
+        orchestrator = Orchestrator(session, worker_id=self.worker_id, **self.orchestrator_options)
         thread = threading.Thread(
             target=self._run, args=(orchestrator,), name=f"genhrl-session-{session.pk}", daemon=True
         )
@@ -133,17 +136,11 @@ class Worker:
         """Renew the lease of every session whose thread is alive.
 
         The orchestrator heartbeats while a trainer runs; this covers the gaps (planning, deleting
-        a big `--new-run` folder, publishing a policy). `updated_at` is left alone: a lease is not
-        progress, and the SSE relay keys on it.
+        a big `--new-run` folder, publishing a policy).
         """
         with self._lock:
             alive = [sid for sid, slot in self.running.items() if slot.thread.is_alive()]
-        if not alive:
-            return 0
-        return TrainingSession.objects.filter(
-            pk__in=alive, worker_id=self.worker_id,
-            status__in=[SessionStatus.RUNNING, SessionStatus.CANCELLING],
-        ).update(heartbeat_at=timezone.now())
+        return leases.renew(alive, self.worker_id)
 
     def _run(self, orchestrator: Orchestrator) -> None:
         try:
@@ -159,6 +156,10 @@ class Worker:
     def notify(self) -> None:
         """A session was queued: claim it now instead of at the next poll (thread-safe)."""
         self._wake.set()
+
+    def on_session_queued(self, sender: Any = None, session_id: int | None = None, **kwargs: Any) -> None:
+        """Receiver of `signals.session_queued`: only sets a flag, so it cannot fail a request."""
+        self.notify()
 
     def start(self) -> None:
         with self._lock:
@@ -283,9 +284,7 @@ class Worker:
         with self._lock:
             slots = list(self.running.values())
         for slot in slots:
-            state = slot.orchestrator.current
-            if state is not None:
-                state.process.signal_group(signal.SIGKILL)
+            slot.orchestrator.kill_trainers()
         for slot in slots:
             slot.thread.join(2.0)
 
@@ -295,6 +294,7 @@ embedded_worker = Worker()
 
 def start_embedded_worker() -> Worker:
     """Start this process's worker (daphne only) and stop it cleanly when the process exits."""
+    session_queued.connect(embedded_worker.on_session_queued, weak=False, dispatch_uid="genhrl-embedded-worker")
     embedded_worker.start()
     # atexit runs before daemon threads are torn down, so trainers are stopped, not orphaned.
     atexit.register(embedded_worker.stop)

@@ -14,30 +14,17 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tasks.models import Task
-
-
-def find_task(name: str, robot: str | None = None) -> Task:
-    """The task called `name` (of `robot`); CommandError if none, or several robots and no robot given."""
-    tasks = list(Task.objects.filter(name=name, **({"robot": robot} if robot else {})).order_by("robot"))
-    if not tasks:
-        where = f" for robot {robot!r}" if robot else ""
-        raise CommandError(f"No task named {name!r}{where}. See: python manage.py list_tasks")
-    if len(tasks) > 1:
-        robots = ", ".join(task.robot for task in tasks)
-        raise CommandError(f"Task {name!r} exists for several robots ({robots}); pass --robot")
-    return tasks[0]
+from training import queries, services
 
 
 def build_status_rows(task: Task) -> list[dict[str, Any]]:
     """One row per skill in training order (undefined, untrainable skills last), with training state.
 
-    Training columns come from `training.services.skill_status_rows`, the same rows the web pages
+    Training columns come from `training.queries.skill_status_rows`, the same rows the web pages
     and the status API show, so the terminal and the portal never disagree.
     """
-    from training.services import skill_status_rows  # the training app builds on tasks, not the reverse
-
     rows = []
-    for row in sorted(skill_status_rows(task), key=lambda r: (not r["defined"], r["order"])):
+    for row in sorted(queries.skill_status_rows(task), key=lambda r: (not r["defined"], r["order"])):
         last_run_at = row["last_run_at"]
         rows.append(
             {
@@ -133,7 +120,10 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
 
     def handle(self, *args: Any, task: str, robot: str | None, as_json: bool, **options: Any) -> None:
-        found = find_task(task, robot)
+        try:
+            found = services.find_task(task, robot)
+        except services.TaskNotFound as exc:
+            raise CommandError(exc.for_terminal()) from None
         rows = build_status_rows(found)
         if as_json:
             self.stdout.write(json.dumps({"task": found.name, "robot": found.robot, "skills": rows}, indent=2))

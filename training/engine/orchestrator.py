@@ -1,0 +1,480 @@
+"""One session's lifecycle: claim, plan, train its skills, finish; always ending terminal with no
+trainer left.
+
+The orchestrator runs in the process that claimed the session (`manage.py train`, or a worker) and
+writes what it learns as it happens; the web reads it from the database. It owns the order of
+things and nothing else: `planning` decides what to train and writes each run's spec,
+`supervision` watches each trainer process and stops it, `recording` turns output into rows, and
+`outcomes.judge` decides how a run ended. Its steps are methods a test can call on their own:
+`claim`, `plan`, `train_all`, `finish`.
+
+Cancel is a request in the database (`services.request_cancel`), polled with the heartbeat; a
+local `cancel()` (the CLI's Ctrl-C) only sets a flag that the loop records itself, so a signal
+handler never interrupts a database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.utils import timezone
+
+from tasks.models import Task
+from training import outcomes, paths, services
+from training.config import TrainingConfig
+from training.engine import planning
+from training.engine.planning import CommandBuilder, PlanError
+from training.engine.supervision import Timings, Trainer
+from training.executor import LocalExecutor
+from training.leases import worker_identity
+from training.models import (
+    IllegalTransition,
+    SessionEvent,
+    SessionStatus,
+    SkillRun,
+    SkillStatus,
+    Stage,
+    TrainingSession,
+)
+from training.signals import notify_changed
+
+logger = logging.getLogger(__name__)
+
+GPU_BUFFER_HINT = (
+    "PhysX GPU buffers overflowed; results may be unreliable. Consider fewer parallel environments "
+    "(--num-envs)."
+)
+
+
+class SessionTakenOver(Exception):
+    """Another process ended this session (it was marked interrupted): stop, write nothing more."""
+
+
+@dataclass(frozen=True)
+class RunningSkill:
+    """A skill training now, for displays and tests: its run row, process group and time so far."""
+
+    run: SkillRun
+    pgid: int
+    elapsed: float
+
+
+class Orchestrator:
+    """Supervises one session from claim to its terminal status."""
+
+    def __init__(
+        self,
+        session: TrainingSession,
+        *,
+        worker_id: str | None = None,
+        actor: str | None = None,
+        executor: LocalExecutor | None = None,
+        command_builder: CommandBuilder | None = None,
+        timings: Timings | None = None,
+        on_update: Callable[[Orchestrator], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.task: Task = session.task
+        self.config = TrainingConfig.from_json(session.config)
+        self.worker_id = worker_id or worker_identity()
+        self.actor = actor or f"worker:{self.worker_id}"
+        self.executor = executor or LocalExecutor()
+        self.command_builder = command_builder or planning.default_command_builder
+        self.timings = timings or Timings()
+        self.on_update = on_update
+        self.runs: list[SkillRun] = []
+        self.deleted: list[Path] = []
+        self._trainers: list[Trainer] = []
+        self._cancel_flag = threading.Event()
+        self._force = 0  # repeated local cancels skip the graceful waits
+        self._cancel_recorded = False
+        # Set when the supervising worker shuts down: the stop is not the user's cancel, and the
+        # session ends `interrupted` (resumable) instead of `cancelled`.
+        self._shutdown_reason = ""
+
+    # -- control from outside the loop (signal handlers, the worker) -------------------------------
+    def cancel(self) -> None:
+        """Ask for a graceful stop; a second call hurries it (SIGTERM), a third kills (SIGKILL)."""
+        if self._cancel_flag.is_set():
+            self._force += 1
+        self._cancel_flag.set()
+
+    def shutdown(self, reason: str, *, now: bool = False) -> None:
+        """Stop because this worker is going away; the session ends `interrupted`, resumable.
+
+        Like `cancel()` it only sets flags (signal handlers call it). The first call stops the
+        trainer gracefully (SIGINT: final checkpoint, success states flushed); `now=True` skips
+        the grace periods (SIGTERM, then SIGKILL at once, to the trainer's own group).
+        """
+        if not self._shutdown_reason:
+            self._shutdown_reason = reason
+        if now:
+            self._force = max(self._force, 2)
+        self._cancel_flag.set()
+
+    @property
+    def shutting_down(self) -> bool:
+        return bool(self._shutdown_reason)
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel_flag.is_set()
+
+    @property
+    def force_level(self) -> int:
+        """How many extra cancel calls hurried the stop (0: graceful)."""
+        return self._force
+
+    def training(self) -> list[RunningSkill]:
+        """The skills training now (thread-safe snapshot for displays and the worker)."""
+        return [RunningSkill(t.run, t.pgid, t.elapsed) for t in list(self._trainers)]
+
+    def kill_trainers(self) -> None:
+        """SIGKILL every running trainer's own process group (the worker's hard deadline)."""
+        for trainer in list(self._trainers):
+            trainer.process.signal_group(signal.SIGKILL)
+
+    # -- the whole session ---------------------------------------------------------------------
+    def run(self) -> TrainingSession:
+        """Claim, plan and train; always returns with the session terminal and no trainer left."""
+        try:
+            self.claim()
+            if not self._check_cancel():
+                self.plan()
+            if not self._check_cancel():
+                self.train_all()
+            self.finish()
+        except SessionTakenOver as exc:
+            logger.warning("session %s: %s", self.session.pk, exc)
+        except PlanError as exc:
+            self._end_failed(str(exc))
+        except paths.UnsafePathError as exc:
+            self._end_failed(str(exc))
+        except Exception as exc:
+            logger.exception("session %s: supervisor error", self.session.pk)
+            self._emergency_stop()
+            self._end_failed(f"internal error in the supervisor: {exc!r}")
+        finally:
+            self._emergency_stop()
+        self.session.refresh_from_db()
+        return self.session
+
+    def claim(self) -> None:
+        """Take the session: queued -> running, with this worker's lease."""
+        now = timezone.now()
+        if self.session.status == SessionStatus.QUEUED:
+            try:
+                self.session.transition_to(
+                    SessionStatus.RUNNING, actor=self.actor, message="training started",
+                    worker_id=self.worker_id, heartbeat_at=now,
+                )
+            except IllegalTransition as exc:
+                # Cancelled while queued, or claimed by another worker first.
+                raise SessionTakenOver(str(exc)) from exc
+        elif self.session.status in (SessionStatus.RUNNING, SessionStatus.CANCELLING):
+            TrainingSession.objects.filter(pk=self.session.pk).update(
+                worker_id=self.worker_id, heartbeat_at=now, updated_at=now
+            )
+        else:
+            raise SessionTakenOver(f"session is {self.session.status}, nothing to run")
+        self._notify()
+
+    def plan(self) -> list[SkillRun]:
+        """Check, apply --new-run, create one pending run per skill, and skip what is done."""
+        self.session.set_stage(Stage.PLANNING, actor=self.actor)
+        skills = planning.check(self.task, self.config)
+        if self.config.new_run:
+            self.deleted = planning.delete_previous(self.session, actor=self.actor)
+            self._touch()  # deleting a big folder can take a while
+        self.runs = planning.create_runs(self.session, skills, self.config)
+        planning.skip_done(self.session, self.runs, self.config, actor=self.actor)
+        self._notify()
+        return self.runs
+
+    def train_all(self) -> None:
+        """Train pending skills in order; stop at the first one that does not complete."""
+        self.session.set_stage(Stage.TRAINING, actor=self.actor)
+        self._notify()
+        for run in self.runs:
+            if run.status != SkillStatus.PENDING:
+                continue
+            if self._check_cancel():
+                break
+            self._touch()
+            if self.train_skill(run) != SkillStatus.COMPLETED:
+                break
+
+    def finish(self) -> None:
+        """Give the session its terminal status from its runs; cancel what was never trained."""
+        self._refresh_status()
+        failed = next((r for r in self.runs if r.status == SkillStatus.FAILED), None)
+        all_done = bool(self.runs) and all(r.status in SkillStatus.done() for r in self.runs)
+        if all_done:
+            target, message, error = SessionStatus.COMPLETED, "every skill trained", ""
+        elif failed is not None:
+            target = SessionStatus.FAILED
+            error = f"{failed.skill.name}: {failed.error or 'failed'}"
+            message = f"skill {failed.skill.name} failed"
+        elif self._shutdown_reason and self.session.status == SessionStatus.RUNNING:
+            # A worker shutdown is not the user's cancel: leave it resumable, and say why.
+            target, message = SessionStatus.INTERRUPTED, self._shutdown_reason
+            error = f"interrupted: {self._shutdown_reason}; resume it to train the remaining skills"
+        elif self.cancel_requested or self.session.status == SessionStatus.CANCELLING:
+            target, message, error = SessionStatus.CANCELLED, "cancelled", ""
+        else:
+            target, message, error = SessionStatus.FAILED, "stopped before every skill trained", ""
+            error = message
+        self._cancel_untrained(f"not trained: the session ended {target}")
+        if target == SessionStatus.CANCELLED and self.session.status == SessionStatus.RUNNING:
+            self._record_cancel()
+        self._end(target, message=message, error=error)
+
+    # -- one skill ------------------------------------------------------------------------------
+    def train_skill(self, run: SkillRun) -> str:
+        """Launch and supervise one skill's trainer until it ends; return the run's final status."""
+        trainer = self._launch(run)
+        if trainer is None:
+            return run.status
+        try:
+            while trainer in self._trainers:
+                self._tick()
+        except BaseException:
+            self._abandon_all()
+            raise
+        return run.status
+
+    def _launch(self, run: SkillRun) -> Trainer | None:
+        """Write the run's spec and start its trainer; a run that cannot start fails (returns None)."""
+        skill = run.skill
+        try:
+            spec, start_from = planning.build_spec(run, self.config)
+            run_folder = Path(spec["run_dir"])
+            command = self.command_builder(run_folder / "spec.json", self.config, skill)
+        except Exception as exc:
+            # Anything that stops this one launch (no sub-skill policy, no Isaac Lab, a bad name)
+            # fails the skill with its message; the session then stops like for any failure.
+            self._fail_unstarted(run, outcomes.Code.SETUP, str(exc), str(exc))
+            return None
+        attempt = SkillRun.objects.filter(skill=skill, started_at__isnull=False).count() + 1
+        run.transition_to(
+            SkillStatus.TRAINING, actor=self.actor, attempt=attempt, run_dir=str(run_folder),
+            start_states_from=start_from, message=f"attempt {attempt}",
+        )
+        TrainingSession.objects.filter(pk=self.session.pk).update(current_skill=skill, updated_at=timezone.now())
+        self.session.current_skill = skill
+        try:
+            process = self.executor.launch(command, run_folder / "trainer.log")
+        except OSError as exc:
+            self._fail_unstarted(run, outcomes.Code.LAUNCH, f"cannot start the trainer: {exc}",
+                                 "cannot start the trainer")
+            return None
+        trainer = Trainer(run, process, self.timings)
+        self._trainers.append(trainer)
+        run.pid = process.pid
+        SkillRun.objects.filter(pk=run.pk).update(pid=process.pid)
+        TrainingSession.objects.filter(pk=self.session.pk).update(pid=process.pid)
+        self._notify()
+        return trainer
+
+    def _fail_unstarted(self, run: SkillRun, code: str, error: str, message: str) -> None:
+        run.transition_to(SkillStatus.FAILED, actor=self.actor, error=error, stop_reason=code, message=message)
+        self._notify()
+
+    # -- the supervision loop -------------------------------------------------------------------
+    def _tick(self) -> None:
+        """One pass over the running trainers: read, apply stop rules, write, conclude the ended."""
+        timings = self.timings
+        for trainer in list(self._trainers):
+            trainer.collect()
+            now = time.monotonic()
+            if trainer.exited():
+                trainer.end_process()
+                self._write(trainer)
+                self._trainers.remove(trainer)
+                self._conclude(trainer)
+                continue
+            if not trainer.stopping:
+                # A cancel from elsewhere is noticed by `_write` (at least every flush_interval).
+                reason = self._stop_requested() or trainer.stop_rule(now, self.config.max_time_seconds)
+                if reason:
+                    trainer.begin_stop(reason, now)
+            else:
+                trainer.escalate(now, self._force)
+            if trainer.recorder.write_due(
+                now, record_interval=timings.record_flush_interval, interval=timings.flush_interval
+            ):
+                self._write(trainer)
+        if self._trainers:
+            self._trainers[0].process.wait_for_record(timings.tick)
+
+    def _stop_requested(self) -> str:
+        if self.cancel_requested:
+            self._record_cancel()
+            return "cancelled"
+        return ""
+
+    def _write(self, trainer: Trainer) -> None:
+        """Store what the trainer reported, then act on what the write learned."""
+        undisturbed = trainer.recorder.write(
+            self.session, elapsed=trainer.elapsed, line_total=trainer.process.line_total
+        )
+        if not undisturbed and not self.cancel_requested:
+            self._check_cancel()  # sets the cancel flag, or raises SessionTakenOver
+        if trainer.process.gpu_buffer_warning and not trainer.warned_gpu_buffer:
+            trainer.warned_gpu_buffer = True
+            SessionEvent.objects.create(
+                session=self.session, skill_run=trainer.run, kind=SessionEvent.Kind.WARNING, actor=self.actor,
+                message=GPU_BUFFER_HINT,
+            )
+        self._notify()
+
+    def _conclude(self, trainer: Trainer) -> str:
+        """Collect the ended run's facts, judge them, publish its policy, record the outcome."""
+        run = trainer.run
+        states = paths.count_success_states(paths.success_dir(run.skill))
+        run.success_states = states
+        facts = self._facts(trainer, states)
+        outcome = outcomes.judge(facts)
+        if outcome.completed:
+            try:
+                paths.publish_policy(Path(run.run_dir) / "policy", run.skill)
+            except OSError as exc:
+                outcome = outcomes.publish_failed(exc)
+        try:
+            run.transition_to(
+                outcome.status, actor=self.actor, message=outcome.message(states), exit_code=facts.exit_code,
+                success_states=states, error=outcome.error, stop_reason=str(outcome.reason)[:40],
+                log_excerpt="\n".join(trainer.recorder.tail), elapsed_seconds=trainer.elapsed, frames=run.frames,
+            )
+        except IllegalTransition as exc:
+            # Whoever marked the session interrupted also ended this run.
+            raise SessionTakenOver(str(exc)) from exc
+        TrainingSession.objects.filter(pk=self.session.pk).update(pid=None, updated_at=timezone.now())
+        self._notify()
+        return run.status
+
+    def _facts(self, trainer: Trainer, states: int) -> outcomes.RunFacts:
+        recorder, process, run = trainer.recorder, trainer.process, trainer.run
+        return outcomes.RunFacts(
+            exit_code=process.returncode,
+            success_states=states,
+            min_success_states=run.min_success_states,
+            stop_reason=trainer.stop_reason,
+            stopped_by_us=trainer.stopping,
+            done_reason=str((recorder.done or {}).get("reason") or ""),
+            traceback=tuple(process.traceback),
+            errors=tuple(recorder.errors),
+            tail=tuple(recorder.tail),
+            has_policy=(Path(run.run_dir) / "policy" / "policy.pth").is_file(),
+            out_of_memory=process.oom,
+            max_time_minutes=self.config.max_time,
+            num_envs=self.config.num_envs,
+        )
+
+    # -- cancel and status ----------------------------------------------------------------------
+    def _check_cancel(self) -> bool:
+        """True if a cancel was asked here or through the database (recording a local one)."""
+        if self.cancel_requested:
+            self._record_cancel()
+            return True
+        row = TrainingSession.objects.filter(pk=self.session.pk).values("status", "cancel_requested_at").first()
+        if row is None:
+            raise SessionTakenOver("the session was deleted")
+        if row["status"] in SessionStatus.terminal():
+            self.session.status = row["status"]
+            raise SessionTakenOver(f"the session was marked {row['status']} by another process")
+        if row["cancel_requested_at"] is not None or row["status"] == SessionStatus.CANCELLING:
+            self.session.status = row["status"]
+            self._cancel_flag.set()
+            return True
+        return False
+
+    def _record_cancel(self) -> None:
+        """Record a local cancel (or a shutdown) once, the way any other process would."""
+        if self._cancel_recorded:
+            return
+        self._cancel_recorded = True
+        if self._shutdown_reason:
+            # Not a cancel: the session stays `running` until `finish` marks it interrupted.
+            SessionEvent.objects.create(
+                session=self.session, kind=SessionEvent.Kind.NOTE, actor=self.actor,
+                message=f"stopping: {self._shutdown_reason}",
+            )
+            self._notify()
+            return
+        self._refresh_status()
+        if self.session.status == SessionStatus.RUNNING:
+            services.request_cancel(
+                self.session, actor=self.actor, message="cancel requested by the supervising process"
+            )
+            self._notify()
+
+    def _touch(self) -> None:
+        """Heartbeat outside a trainer's supervision (planning, between skills)."""
+        now = timezone.now()
+        TrainingSession.objects.filter(pk=self.session.pk, status__in=SessionStatus.active()).update(
+            heartbeat_at=now, updated_at=now
+        )
+
+    def _refresh_status(self) -> None:
+        self.session.refresh_from_db(fields=["status", "stage", "cancel_requested_at", "error"])
+
+    def _cancel_untrained(self, message: str) -> None:
+        for run in self.runs:
+            if run.status == SkillStatus.PENDING:
+                run.transition_to(SkillStatus.CANCELLED, actor=self.actor, message=message, stop_reason="not_started")
+
+    def _end(self, status: str, *, message: str, error: str = "") -> None:
+        self._refresh_status()
+        if self.session.status in SessionStatus.terminal():
+            return
+        try:
+            self.session.transition_to(status, actor=self.actor, message=message, error=error, pid=None)
+        except IllegalTransition:
+            self._refresh_status()
+            if self.session.status not in SessionStatus.terminal():
+                raise
+        if self.session.stage != Stage.COMPLETE:
+            self.session.set_stage(Stage.COMPLETE, actor=self.actor)
+        self._notify()
+
+    def _end_failed(self, error: str) -> None:
+        try:
+            self._cancel_untrained("not trained: the session failed")
+            self._end(SessionStatus.FAILED, message="failed", error=error)
+        except Exception:
+            logger.exception("session %s: cannot record the failure", self.session.pk)
+
+    def _abandon_all(self) -> None:
+        """Supervision broke off (taken over, an error): kill every trainer, record its run failed."""
+        trainers, self._trainers = list(self._trainers), []
+        for trainer in trainers:
+            trainer.kill()
+            try:
+                trainer.run.transition_to(
+                    SkillStatus.FAILED, actor=self.actor, error="supervision stopped before the trainer ended",
+                    stop_reason=outcomes.Code.SUPERVISOR, exit_code=trainer.process.returncode,
+                )
+            except IllegalTransition:
+                pass  # already ended by whoever took the session over
+            except Exception:
+                logger.exception("session %s: cannot record the abandoned run", self.session.pk)
+
+    def _emergency_stop(self) -> None:
+        """If a trainer is still running (the supervisor itself failed), kill its group."""
+        if self._trainers:
+            self._abandon_all()
+
+    def _notify(self) -> None:
+        notify_changed(self.session.pk)
+        if self.on_update is not None:
+            try:
+                self.on_update(self)
+            except Exception:
+                logger.exception("progress display failed")

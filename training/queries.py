@@ -1,0 +1,265 @@
+"""Read-only questions about training, for pages, the API, commands and the engine.
+
+Every function here reads; none writes. A page or a command that needs training data asks here
+(never another page's module), so the `tasks` pages, the training pages, `manage.py status` and
+the status API show the same rows. Queries are bounded by what they return, not by how much
+history the database holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
+
+from tasks.models import Task
+from training import outcomes, paths
+from training.config import TrainingConfig, backend_problem
+from training.models import LogLine, MetricPoint, SessionStatus, SkillRun, SkillStatus, TrainingSession
+
+CURVE_POINTS = 240  # per curve on a page: more is not visible in 640 pixels
+RECENT_RESULTS = 6
+
+
+def active_session(task: Task) -> TrainingSession | None:
+    """The task's queued, running or cancelling session, if any (there is at most one)."""
+    return task.training_sessions.filter(status__in=SessionStatus.active()).first()
+
+
+def _default_min_success_states(task: Task) -> int:
+    session = active_session(task) or task.training_sessions.order_by("-created_at").first()
+    if session is not None:
+        return int(session.config.get("min_success_states", TrainingConfig.min_success_states))
+    return TrainingConfig.min_success_states
+
+
+# -- a task's skills --------------------------------------------------------------------------------
+def skill_status_rows(task: Task) -> list[dict[str, Any]]:
+    """One row per skill of `task`, in training order, for `manage.py status` and the status API.
+
+    Keys: `skill`, `skill_id`, `order`, `level`, `kind` ("primitive"/"composite"), `is_primitive`,
+    `defined`, `status`, `success_states` (counted on disk now), `min_success_states` (of the
+    active, else latest, session; else the default 50), `has_policy`, `last_run_at` (datetime or
+    None), `last_result` (the latest run's status or None), `last_error` (first line or ""),
+    `last_session_id`.
+
+    `status` is `training`/`pending` while an active session holds the skill; otherwise
+    `completed` when there are enough success states and a policy, else the latest run's
+    `failed`/`cancelled`, else `pending`; `undefined` for a sub-skill that is named but never
+    defined (it cannot be trained).
+    """
+    minimum = _default_min_success_states(task)
+    active = active_session(task)
+    latest_run = SkillRun.objects.filter(skill=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    skills = list(task.skills.order_by("order", "pk").annotate(latest_run_id=Subquery(latest_run)))
+    runs = SkillRun.objects.in_bulk([s.latest_run_id for s in skills if s.latest_run_id])
+    rows = []
+    for skill in skills:
+        run = runs.get(skill.latest_run_id) if skill.latest_run_id else None
+        count = paths.count_success_states(paths.success_dir(skill))
+        policy = paths.has_policy(skill)
+        if not skill.defined:
+            status = "undefined"
+        elif active is not None and run is not None and run.session_id == active.pk and run.is_active:
+            status = run.status
+        elif count >= minimum and policy:
+            status = SkillStatus.COMPLETED.value
+        elif run is not None and run.status in (SkillStatus.FAILED, SkillStatus.CANCELLED):
+            status = str(run.status)
+        else:
+            status = SkillStatus.PENDING.value
+        rows.append({
+            "skill": skill.name,
+            "skill_id": skill.pk,
+            "order": skill.order,
+            "level": skill.level,
+            "kind": skill.kind,
+            "is_primitive": skill.is_primitive,
+            "defined": skill.defined,
+            "status": status,
+            "success_states": count,
+            "min_success_states": minimum,
+            "has_policy": policy,
+            "last_run_at": (run.finished_at or run.started_at) if run else None,
+            "last_result": str(run.status) if run else None,
+            "last_error": run.error.splitlines()[0] if run and run.error else "",
+            "last_session_id": run.session_id if run else None,
+        })
+    return rows
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Trainable skills of `skill_status_rows`: how many, how many completed, how many to train."""
+    trainable = [row for row in rows if row["defined"]]
+    completed = sum(1 for row in trainable if row["status"] == SkillStatus.COMPLETED)
+    return {"total": len(trainable), "completed": completed, "pending": len(trainable) - completed}
+
+
+def undefined_sub_skills(task: Task) -> list[tuple[str, str]]:
+    """(composite, sub-skill) pairs where a defined composite names a sub-skill that is not defined."""
+    skills = list(task.skills.all())
+    defined = {s.name for s in skills if s.defined}
+    return [
+        (skill.name, str(sub))
+        for skill in sorted(skills, key=lambda s: (s.order, s.pk))
+        if skill.defined and not skill.is_primitive
+        for sub in skill.sub_skills
+        if sub not in defined
+    ]
+
+
+# -- a session's runs ---------------------------------------------------------------------------------
+def done_in_resumed_chain(session: TrainingSession) -> dict[int, int]:
+    """Skill id -> session id, for skills done (completed/skipped) in the sessions `session` resumes."""
+    done: dict[int, int] = {}
+    seen: set[int] = set()
+    previous_id = session.resumed_from_id
+    while previous_id is not None and previous_id not in seen:
+        seen.add(previous_id)
+        runs = SkillRun.objects.filter(session_id=previous_id, status__in=SkillStatus.done())
+        for skill_id in runs.values_list("skill_id", flat=True):
+            done.setdefault(skill_id, previous_id)
+        previous_id = (
+            TrainingSession.objects.filter(pk=previous_id).values_list("resumed_from_id", flat=True).first()
+        )
+    return done
+
+
+def focus_run(session: TrainingSession) -> SkillRun | None:
+    """The run the curve and the log follow: the one training now, else the last one that ran."""
+    runs = session.skill_runs.select_related("skill")
+    return (
+        runs.filter(status=SkillStatus.TRAINING).first()
+        or runs.filter(started_at__isnull=False).order_by("-started_at", "-pk").first()
+    )
+
+
+def log_tail(skill_run: SkillRun, *, after_seq: int | None = None, limit: int = 200) -> list[LogLine]:
+    """The newest `limit` stored output lines of a run, oldest first (after `after_seq` if given)."""
+    lines = skill_run.log_lines.order_by("-seq")
+    if after_seq is not None:
+        lines = lines.filter(seq__gt=after_seq)
+    return list(reversed(lines[:limit]))
+
+
+def curve_points(run: SkillRun, tag: str, limit: int = CURVE_POINTS) -> list[tuple[int, float]]:
+    """At most `limit` (frames, value) pairs of a run's curve, evenly thinned, with the last one."""
+    points = MetricPoint.objects.filter(skill_run=run, tag=tag)
+    count = points.count()
+    if count <= limit:
+        return list(points.order_by("step").values_list("step", "value"))
+    stride = -(-count // limit)
+    thinned = (
+        points.annotate(row=Window(RowNumber(), order_by=[F("step").asc(), F("pk").asc()]))
+        .annotate(slot=F("row") % stride)
+        .filter(slot=1)
+        .order_by("step")
+        .values_list("step", "value")
+    )
+    result = list(thinned)
+    last = points.order_by("-step", "-pk").values_list("step", "value").first()
+    if last is not None and (not result or result[-1] != last):
+        result.append(last)
+    return result
+
+
+def failure_codes(session: TrainingSession) -> set[str]:
+    """Why a session ended unfinished, as `outcomes.Code` values (what the hints are keyed on).
+
+    From its failed runs' codes, its status, and for a session that failed before any run
+    started, the same checks its planning made (the backend, undefined sub-skills).
+    """
+    failed = session.skill_runs.filter(status=SkillStatus.FAILED)
+    codes = set(failed.values_list("stop_reason", flat=True))
+    if session.status == SessionStatus.INTERRUPTED:
+        codes.add(outcomes.Code.INTERRUPTED)
+    if session.status == SessionStatus.FAILED and not session.skill_runs.filter(started_at__isnull=False).exists():
+        if backend_problem(session.backend):
+            codes.add(outcomes.Code.BACKEND_UNAVAILABLE)
+        if undefined_sub_skills(session.task):
+            codes.add(outcomes.Code.UNDEFINED_SUB_SKILL)
+    return codes
+
+
+def failure_hints(session: TrainingSession) -> list[str]:
+    """Actionable advice for a session that failed or was interrupted (`outcomes.hints`)."""
+    return outcomes.hints(failure_codes(session), session.config)
+
+
+# -- lists across sessions ------------------------------------------------------------------------------
+def active_sessions() -> QuerySet[TrainingSession]:
+    """Queued, running and cancelling sessions, oldest first, with how many skills are done."""
+    return (
+        TrainingSession.objects.filter(status__in=SessionStatus.active())
+        .select_related("task", "owner", "current_skill")
+        .annotate(
+            runs_total=Count("skill_runs"),
+            runs_done=Count("skill_runs", filter=Q(skill_runs__status__in=SkillStatus.done())),
+        )
+        .order_by("created_at", "pk")
+    )
+
+
+def active_count() -> int:
+    return TrainingSession.objects.filter(status__in=SessionStatus.active()).count()
+
+
+def recent_results(limit: int = RECENT_RESULTS) -> QuerySet[TrainingSession]:
+    """The latest sessions that ended (completed, failed, cancelled, interrupted), newest first."""
+    return (
+        TrainingSession.objects.filter(status__in=SessionStatus.terminal())
+        .select_related("task", "owner")
+        .order_by("-finished_at", "-pk")[:limit]
+    )
+
+
+def history(limit: int) -> QuerySet[TrainingSession]:
+    """Sessions that ended, newest first."""
+    return (
+        TrainingSession.objects.filter(status__in=SessionStatus.terminal())
+        .select_related("task", "owner").order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def latest_session_annotations() -> dict[str, Subquery]:
+    """Per task (annotate a Task queryset): its newest session's status and id, in one query."""
+    latest = TrainingSession.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-pk")
+    return {
+        "training_status": Subquery(latest.values("status")[:1]),
+        "training_session_id": Subquery(latest.values("pk")[:1]),
+    }
+
+
+def with_latest_session(task: Task) -> Task:
+    """`task` with the attributes `latest_session_annotations` gives a queryset (its card badge)."""
+    latest = task.training_sessions.first()
+    task.training_status = latest.status if latest else None  # type: ignore[attr-defined]
+    task.training_session_id = latest.pk if latest else None  # type: ignore[attr-defined]
+    return task
+
+
+def dashboard_context() -> dict[str, Any]:
+    """The dashboard's training card: active sessions (with queue positions) and recent results."""
+    active = list(active_sessions())
+    queued = 0
+    for session in active:
+        if session.status == SessionStatus.QUEUED:
+            queued += 1
+            session.queue_position = queued  # type: ignore[attr-defined]
+    return {"active_sessions": active, "recent_results": list(recent_results())}
+
+
+def task_training_context(task: Task) -> dict[str, Any]:
+    """The task page's training panel and the skill tree's status badges."""
+    rows = skill_status_rows(task)
+    # A task has at most one active session and nothing is queued after it, so it is the newest.
+    latest = task.training_sessions.select_related("current_skill").first()
+    active = latest if latest is not None and latest.is_active else None
+    return {
+        "task": task,
+        "active_session": active,
+        "last_session": None if active else latest,
+        "skill_status": {row["skill_id"]: row for row in rows},
+        "training_totals": totals(rows),
+    }
