@@ -6,6 +6,7 @@ environment variable is listed in the README's configuration table.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from genhrl_site.env import (
     env_choice,
     env_int,
     env_list,
+    env_optional_int,
     env_optional_path,
     env_path,
     env_str,
@@ -25,7 +27,10 @@ from genhrl_site.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DATA_DIR = env_path("GENHRL_DATA_DIR", BASE_DIR / "data")
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+if not DATA_DIR.exists():
+    # It holds the database (password hashes, session keys), the secret key and every run:
+    # only the portal's own account may read it.
+    DATA_DIR.mkdir(parents=True, mode=0o700)
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -39,8 +44,10 @@ def _secret_key() -> str:
         return key
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        # Created 0600 from the start, never readable by others even for a moment.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
     return key_file.read_text().strip()
 
 
@@ -59,7 +66,7 @@ GENHRL_ISAACLAB_ROOT = env_optional_path("GENHRL_ISAACLAB_ROOT")
 GENHRL_ISAACLAB_VERSION = env_choice("GENHRL_ISAACLAB_VERSION", "2", ("2", "3"))
 # Training slots of the embedded in-process worker (sessions trained side by side).
 GENHRL_WORKER_SLOTS = env_int("GENHRL_WORKER_SLOTS", 1, minimum=1, maximum=64)
-# Run queued sessions in a worker thread inside each daphne process (training/worker.py). Turn off
+# Run queued sessions in a worker thread inside each daphne process (training/engine/worker.py). Turn off
 # when a separate worker process (or only `manage.py train`) does the training.
 GENHRL_EMBEDDED_WORKER = env_bool("GENHRL_EMBEDDED_WORKER", True)
 # Pruning of finished sessions' fine-grained rows (training/pruning.py, run by cleanup_sessions):
@@ -70,6 +77,12 @@ GENHRL_PRUNE_MAX_POINTS_PER_TAG = env_int("GENHRL_PRUNE_MAX_POINTS_PER_TAG", 200
 # A worker renews its lease on a session every few seconds; a session whose lease is older than
 # this is taken to have lost its worker and is marked interrupted (resumable).
 GENHRL_LEASE_SECONDS = env_int("GENHRL_LEASE_SECONDS", 30, minimum=10, maximum=3600)
+# Seconds a trainer may go without reporting (a JSON record) before it is stopped as stalled; unset:
+# 120 for the embedded backend, 900 for Isaac Lab (which takes minutes to start). 0 turns it off.
+GENHRL_STALL_SECONDS = env_optional_int("GENHRL_STALL_SECONDS", minimum=0, maximum=7 * 24 * 3600)
+# How long a supervisor keeps its trainers training while the database is unreachable (writes are
+# kept in memory and replayed); after that it stops them gracefully, keeping their success states.
+GENHRL_DB_OUTAGE_SECONDS = env_int("GENHRL_DB_OUTAGE_SECONDS", 300, minimum=5, maximum=24 * 3600)
 # How often each daphne process checks the database for progress written by other processes,
 # while someone watches a session (training/sse.py). Half of it is the median added latency.
 GENHRL_RELAY_POLL_MS = env_int("GENHRL_RELAY_POLL_MS", 25, minimum=5, maximum=5000)
@@ -86,12 +99,14 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_eventstream",
     "ninja",  # the JSON API's docs page, served from ninja's own static files (no CDN)
+    "axes",  # failed sign-ins and API tokens: lock-out per account and per client
     "tasks",
     "training",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -100,6 +115,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lock-out into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "genhrl_site.urls"
@@ -132,6 +149,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    _db_file = Path(DATABASES["default"]["NAME"])
+    if _db_file.parent.is_dir() and not _db_file.exists():
+        # SQLite would create it with the umask (often 0644): it holds password hashes.
+        os.close(os.open(_db_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -141,6 +162,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses locked-out accounts and clients first
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After GENHRL_LOGIN_FAILURE_LIMIT failed sign-ins (or bad API tokens), an account and a client
+# address are each refused for GENHRL_LOGIN_COOLOFF_MINUTES; a success resets the count.
+AXES_FAILURE_LIMIT = env_int("GENHRL_LOGIN_FAILURE_LIMIT", 10, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = env_int("GENHRL_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=24 * 60) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "genhrl_site.security.client_ip"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -153,6 +187,42 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
+
+# -- production: HTTPS, cookies, headers ---------------------------------------------------------
+# GENHRL_HTTPS=1 when the portal is reached over HTTPS (normally TLS ends at a reverse proxy):
+# cookies only over HTTPS, HTTP redirected to HTTPS, HSTS. GENHRL_PROXY_COUNT=N when N reverse
+# proxies (that set X-Forwarded-For and X-Forwarded-Proto) stand in front of daphne.
+GENHRL_HTTPS = env_bool("GENHRL_HTTPS", False)
+GENHRL_PROXY_COUNT = env_int("GENHRL_PROXY_COUNT", 0, minimum=0, maximum=5)
+if GENHRL_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = GENHRL_HTTPS
+SECURE_SSL_REDIRECT = GENHRL_HTTPS
+SECURE_HSTS_SECONDS = env_int("GENHRL_HSTS_SECONDS", 31_536_000, minimum=0) if GENHRL_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("GENHRL_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("GENHRL_HSTS_PRELOAD", False)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# The pages load only their own scripts and styles (vendored htmx, no CDN). Inline style
+# *attributes* are allowed for the progress bars' widths; inline <script>/<style> elements are not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # No EVENTSTREAM_STORAGE_CLASS: events are full snapshots, never replayed. (Setting it to None
 # is not the same: django-eventstream then fails on every send_event.)

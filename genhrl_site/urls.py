@@ -10,3 +10,8 @@ urlpatterns = [
     path("training/", include("training.urls")),
     path("", include("tasks.urls")),
 ]
+
+handler400 = "genhrl_site.errors.bad_request"
+handler403 = "genhrl_site.errors.permission_denied"
+handler404 = "genhrl_site.errors.page_not_found"
+handler500 = "genhrl_site.errors.server_error"

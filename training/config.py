@@ -11,6 +11,7 @@ Steps are environment frames (one step of one environment), as in the trainer's 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
@@ -23,12 +24,13 @@ if TYPE_CHECKING:
 BACKENDS = ("embedded", "isaaclab")
 
 # (default, minimum, maximum) parallel environments per backend. Isaac Lab: the product spec's
-# 1024-8192 on a GPU. Embedded: the CPU simulator pays ~0.35 ms of dispatch per batched step, so
-# a few hundred envs keep PPO updates frequent (isaaclab-and-rlgames.md §2.3); the floor is low so
-# that tests and laptops can train with tiny batches.
+# 1024-8192 on a GPU. Embedded: the same ceiling, so every example of the product specification
+# (`--num-envs 8192`) runs as written on a laptop; the CPU simulator pays ~0.35 ms of dispatch per
+# batched step, so its default is a few hundred envs, which keeps PPO updates frequent
+# (isaaclab-and-rlgames.md §2.3); the floor is low so that tests and laptops train tiny batches.
 NUM_ENVS = {
     "isaaclab": (4096, 1024, 8192),
-    "embedded": (512, 16, 4096),
+    "embedded": (512, 16, 8192),
 }
 # Frames a skill trains at least before it may stop on reaching its success states. A composite
 # is cheaper per decision and learns over frozen sub-skills, so it needs fewer.
@@ -37,6 +39,10 @@ MIN_STEPS = {
     "embedded": {"primitive": 100_000, "composite": 50_000},
 }
 MAX_TIME_LIMIT = 7 * 24 * 60  # minutes; a week is beyond any sane per-skill budget
+# Seconds without a record from a trainer after which it is stopped as stalled. The embedded
+# trainer reports every epoch (well under a second) after a few seconds of start-up; Isaac Lab
+# takes minutes to start (Kit, shaders) before its first epoch. GENHRL_STALL_SECONDS overrides both.
+STALL_SECONDS = {"embedded": 120.0, "isaaclab": 900.0}
 # The `manage.py train` flag of each option: the command's arguments, its error messages and the
 # training dialog's "same as" line all read this one map.
 CLI_FLAGS: dict[str, str] = {
@@ -56,6 +62,23 @@ CLI_FLAGS: dict[str, str] = {
     "max_frames": "--max-frames",
 }
 BOOLEAN_OPTIONS = ("new_run", "skip_complete", "headless", "video")
+# Inclusive ranges of the whole-number options (`num_envs` depends on the backend: NUM_ENVS). The
+# OpenAPI document publishes these same numbers.
+INTEGER_LIMITS: dict[str, tuple[int, int]] = {
+    "min_success_states": (1, 10_000_000),
+    "seed": (0, 2**32 - 1),
+    "video_interval": (1, 10_000_000),
+    "video_length": (1, 100_000),
+    "min_steps_primitive": (0, 10**12),
+    "min_steps_composite": (0, 10**12),
+    "max_frames": (1, 10**12),
+}
+
+
+def stall_seconds(backend: str) -> float:
+    """How long a trainer of `backend` may send no record before it is stopped (0: never)."""
+    configured = getattr(settings, "GENHRL_STALL_SECONDS", None)
+    return float(configured) if configured is not None else STALL_SECONDS.get(backend, STALL_SECONDS["isaaclab"])
 
 
 def backend_problem(backend: str) -> str | None:
@@ -125,12 +148,16 @@ class TrainingConfig:
         )
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any], *, task: Task | None = None) -> TrainingConfig:
+    def from_data(cls, data: Mapping[str, Any], *, task: Task | None = None, strict: bool = False) -> TrainingConfig:
         """Validate untrusted options; missing ones take their defaults.
 
         The backend is the one asked for, else the task's, else GENHRL_DEFAULT_BACKEND; the
         defaults and ranges of `num_envs` and the minimum steps depend on it. `None` values count
         as missing, so a CLI option that was not given can be passed through as `None`.
+
+        The command line and the forms give text: numbers are then ASCII digits only (no "1_000",
+        no other scripts' digits). `strict` (the JSON API) takes JSON types only: numbers as
+        numbers, booleans as booleans.
         """
         errors: dict[str, list[str]] = {}
         given = {k: v for k, v in data.items() if v is not None}
@@ -150,20 +177,15 @@ class TrainingConfig:
             if name not in given:
                 return
             try:
-                values[name] = parse(given[name], *args)
+                values[name] = parse(given[name], *args, strict=strict)
             except ValueError as exc:
                 errors.setdefault(name, []).append(str(exc))
 
         _, envs_min, envs_max = NUM_ENVS[backend]
         take("max_time", _number, 0.0, float(MAX_TIME_LIMIT), False)
-        take("min_success_states", _integer, 1, 10_000_000)
         take("num_envs", _integer, envs_min, envs_max)
-        take("seed", _integer, 0, 2**32 - 1)
-        take("video_interval", _integer, 1, 10_000_000)
-        take("video_length", _integer, 1, 100_000)
-        take("min_steps_primitive", _integer, 0, 10**12)
-        take("min_steps_composite", _integer, 0, 10**12)
-        take("max_frames", _integer, 1, 10**12)
+        for name, (low, high) in INTEGER_LIMITS.items():
+            take(name, _integer, low, high)
         for flag in BOOLEAN_OPTIONS:
             take(flag, _boolean)
         if "num_envs" in errors and backend == "isaaclab":
@@ -173,18 +195,22 @@ class TrainingConfig:
         return replace(base, **values)
 
 
-def _integer(value: Any, minimum: int, maximum: int) -> int:
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_ASCII_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _integer(value: Any, minimum: int, maximum: int, *, strict: bool = False) -> int:
     if isinstance(value, bool):
         raise ValueError("must be a whole number")
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueError("must be a whole number")
         value = int(value)
-    elif isinstance(value, str):
-        try:
-            value = int(value.strip().replace("_", ""))
-        except ValueError:
-            raise ValueError("must be a whole number") from None
+    elif isinstance(value, str) and not strict:
+        text = value.strip()
+        if not _ASCII_INTEGER.fullmatch(text):
+            raise ValueError("must be a whole number")
+        value = int(text)
     elif not isinstance(value, int):
         raise ValueError("must be a whole number")
     if not minimum <= value <= maximum:
@@ -192,13 +218,18 @@ def _integer(value: Any, minimum: int, maximum: int) -> int:
     return value
 
 
-def _number(value: Any, minimum: float, maximum: float, inclusive_min: bool) -> float:
+def _number(value: Any, minimum: float, maximum: float, inclusive_min: bool, *, strict: bool = False) -> float:
     if isinstance(value, bool):
         raise ValueError("must be a number")
+    if isinstance(value, str):
+        if strict or not _ASCII_NUMBER.fullmatch(value.strip()):
+            raise ValueError("must be a number")
+    elif not isinstance(value, int | float):
+        raise ValueError("must be a number")
     try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        raise ValueError("must be a number") from None
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"must be more than {minimum:g} and at most {maximum:g}") from None
     if not math.isfinite(number):
         raise ValueError("must be a finite number")
     too_small = number < minimum if inclusive_min else number <= minimum
@@ -211,9 +242,11 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _boolean(value: Any) -> bool:
+def _boolean(value: Any, *, strict: bool = False) -> bool:
     if isinstance(value, bool):
         return value
+    if strict:
+        raise ValueError("must be true or false")
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     if isinstance(value, int) and value in (0, 1):

@@ -46,6 +46,7 @@ class Code(StrEnum):
     PUBLISH_FAILED = "publish_failed"
     SETUP = "setup"  # could not be launched: a sub-skill without a policy, a spec not written
     LAUNCH = "launch"  # the process could not be started
+    STALLED = "stalled"  # sent no record for GENHRL_STALL_SECONDS: hung, deadlocked or stopped
     INTERRUPTED = "interrupted"  # the supervising worker went away
     SUPERVISOR = "supervisor"  # the supervisor itself failed
     BACKEND_UNAVAILABLE = "backend_unavailable"  # isaaclab without GENHRL_ISAACLAB_ROOT
@@ -134,6 +135,14 @@ def exception_name(line: str) -> str:
     return name if colon and name.isidentifier() else ""
 
 
+def stalled(seconds: float, outcome: Outcome) -> Outcome:
+    """A run the supervisor stopped because it sent no progress for `seconds`."""
+    error = f"no progress for {seconds:.0f} s: the trainer was stopped as stalled"
+    if outcome.error:
+        error += f"\n{outcome.error}"
+    return Outcome(FAILED, Code.STALLED, error)
+
+
 def publish_failed(error: Exception) -> Outcome:
     """A run judged complete whose policy could not be copied to the skill."""
     return Outcome(FAILED, Code.PUBLISH_FAILED, f"cannot publish the policy: {error}")
@@ -166,6 +175,10 @@ HINTS: dict[str, str] = {
     ),
     Code.BACKEND_UNAVAILABLE: (
         "Isaac Lab is not configured on this server: set GENHRL_ISAACLAB_ROOT, or train on the embedded backend."
+    ),
+    Code.STALLED: (
+        "The trainer stopped reporting progress (hung, deadlocked, or paused). Check its output below "
+        "and the host's load; if it needs longer between reports, raise GENHRL_STALL_SECONDS. Retry resumes."
     ),
     Code.INTERRUPTED: (
         "The server or worker stopped while training (restart, crash). Retry resumes from the skills that "

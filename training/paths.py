@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from training.trainer.success import count_states
+from training.trainer.success import FolderCount, StateCounter
 
 if TYPE_CHECKING:
     from tasks.models import Skill, Task
@@ -74,13 +74,24 @@ def run_dir(skill: Skill, skill_run_pk: int) -> Path:
     return skill_dir(skill) / "runs" / str(int(skill_run_pk))
 
 
+# One per process: a file that does not name its count is loaded once per (size, mtime), not on
+# every page view.
+_counter = StateCounter()
+
+
 def count_success_states(folder: Path) -> int:
     """Success states stored in `folder` (0 if it does not exist).
 
-    States, not files: the trainer's own files carry their count in the name (no torch needed),
-    GenHRL's Isaac Lab files are opened and counted; files still being written are not counted.
+    States, not files: the trainer's files carry their count in the name (no torch needed); other
+    GenHRL files are loaded with torch's restricted unpickler only, never a full unpickle (this
+    runs in the web process); files still being written are not counted.
     """
-    return count_states(folder)
+    return _counter.count_folder(folder).states
+
+
+def success_states_detail(folder: Path) -> FolderCount:
+    """`count_success_states`, and how many files in `folder` could not be read safely."""
+    return _counter.count_folder(folder)
 
 
 def has_policy(skill: Skill) -> bool:

@@ -39,7 +39,9 @@ def skill_status_rows(task: Task) -> list[dict[str, Any]]:
     """One row per skill of `task`, in training order, for `manage.py status` and the status API.
 
     Keys: `skill`, `skill_id`, `order`, `level`, `kind` ("primitive"/"composite"), `is_primitive`,
-    `defined`, `status`, `success_states` (counted on disk now), `min_success_states` (of the
+    `defined`, `status`, `success_states` (counted on disk now), `unreadable_files` (state files
+    that could not be read safely, so not counted: see `training.trainer.safeload`),
+    `min_success_states` (of the
     active, else latest, session; else the default 50), `has_policy`, `last_run_at` (datetime or
     None), `last_result` (the latest run's status or None), `last_error` (first line or ""),
     `last_session_id`.
@@ -57,7 +59,7 @@ def skill_status_rows(task: Task) -> list[dict[str, Any]]:
     rows = []
     for skill in skills:
         run = runs.get(skill.latest_run_id) if skill.latest_run_id else None
-        count = paths.count_success_states(paths.success_dir(skill))
+        count, unreadable = paths.success_states_detail(paths.success_dir(skill))
         policy = paths.has_policy(skill)
         if not skill.defined:
             status = "undefined"
@@ -79,6 +81,7 @@ def skill_status_rows(task: Task) -> list[dict[str, Any]]:
             "defined": skill.defined,
             "status": status,
             "success_states": count,
+            "unreadable_files": unreadable,
             "min_success_states": minimum,
             "has_policy": policy,
             "last_run_at": (run.finished_at or run.started_at) if run else None,

@@ -81,6 +81,8 @@ def actor_for(user: Any | None) -> str:
 def find_task(name: str, robot: str | None = None) -> Task:
     """The task called `name` (case-sensitive) of `robot`, which may be left out when only one robot
     has a task of that name; `TaskNotFound` when there is none, or several to choose from."""
+    if "\x00" in name or "\x00" in (robot or ""):
+        raise TaskNotFound(name, robot)  # no row can hold NUL; PostgreSQL refuses the query itself
     tasks = Task.objects.filter(name=name)
     if robot:
         tasks = tasks.filter(robot=robot)

@@ -18,7 +18,12 @@ from django.utils import timezone
 
 from tasks.models import Task
 from training import estimates, paths, queries
-from training.models import SessionStatus, SkillRun, SkillStatus, TrainingSession
+from training.config import stall_seconds
+from training.models import SessionEvent, SessionStatus, SkillRun, SkillStatus, TrainingSession
+
+WARNINGS_SHOWN = 5
+# A training skill that has sent nothing for this share of its stall limit is flagged to viewers.
+QUIET_WARNING_AT = 0.5
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -88,6 +93,36 @@ def skill_run_snapshot(run: SkillRun, now: datetime) -> dict[str, Any]:
         "elapsed_s": round(estimates.skill_elapsed(run, now), 1),
         "progress": round(estimates.skill_fraction(run), 3),
     }
+
+
+def warnings(session: TrainingSession, runs: list[SkillRun]) -> list[dict[str, Any]]:
+    """What a viewer should notice now: a training skill gone quiet (before the stall watchdog
+    stops it), then the session's newest warnings (GPU buffers, a database outage it rode out)."""
+    found: list[dict[str, Any]] = []
+    if session.is_active:
+        limit = stall_seconds(session.backend)
+        now = time.time()
+        for run in runs:
+            if run.status != SkillStatus.TRAINING or not limit:
+                continue
+            last = run.source_time or (run.started_at.timestamp() if run.started_at else None)
+            quiet = now - last if last is not None else 0.0
+            if quiet >= limit * QUIET_WARNING_AT:
+                found.append({
+                    "skill": run.skill.name, "kind": "quiet", "time": None,
+                    "message": f"{run.skill.name} has sent no progress for {quiet:.0f} s; it is stopped as "
+                    f"stalled after {limit:.0f} s without progress.",
+                })
+    events = (
+        session.events.filter(kind=SessionEvent.Kind.WARNING)
+        .select_related("skill_run__skill").order_by("-time", "-pk")[:WARNINGS_SHOWN]
+    )
+    for event in events:
+        found.append({
+            "skill": event.skill_run.skill.name if event.skill_run_id else None, "kind": "event",
+            "time": _iso(event.time), "message": event.message,
+        })
+    return found
 
 
 def _planned_skills(session: TrainingSession) -> list[dict[str, Any]]:
@@ -160,6 +195,7 @@ def progress_snapshot(session: TrainingSession | int) -> dict[str, Any]:
         "elapsed_s": round((end - session.started_at).total_seconds(), 1) if session.started_at else 0.0,
         "eta_s": eta,
         "error": session.error,
+        "warnings": warnings(session, runs),
         "source_time": session.source_time,
         "snapshot_time": time.time(),
         "queue_position": queue_position(session),
@@ -187,7 +223,8 @@ def task_status(task: Task) -> dict[str, Any]:
         {
             "name": row["skill"], "skill_id": row["skill_id"], "order": row["order"], "level": row["level"],
             "kind": row["kind"], "defined": row["defined"], "status": row["status"],
-            "success_states": row["success_states"], "min_success_states": row["min_success_states"],
+            "success_states": row["success_states"], "unreadable_files": row["unreadable_files"],
+            "min_success_states": row["min_success_states"],
             "has_policy": row["has_policy"], "last_run_at": _iso(row["last_run_at"]),
             "last_result": row["last_result"], "last_error": row["last_error"],
             "last_session_id": row["last_session_id"],

@@ -33,7 +33,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import DatabaseError, InterfaceError, connection
 from django.db.models import Max
 from django_eventstream import send_event
 from django_eventstream.channelmanager import DefaultChannelManager
@@ -50,6 +50,11 @@ logger = logging.getLogger(__name__)
 CHANNEL_PREFIX = "session-"
 PROGRESS = "progress"
 DONE = "done"
+# Sent by the relay, not about one session: `{"database": "unavailable"|"available", "message"}`.
+NOTICE = "notice"
+DATABASE_DOWN_MESSAGE = (
+    "The portal cannot reach its database: training goes on, and this view catches up when it is back."
+)
 # Below every proxy's idle timeout (nginx 60 s); SSE comments are ignored by clients.
 KEEPALIVE_SECONDS = 15.0
 # With nobody watching, the relay only waits to be woken; this bounds a missed wake-up.
@@ -127,6 +132,7 @@ class Relay:
         self._seen: dict[int, Fingerprint] = {}
         self._thread: threading.Thread | None = None
         self.sent = 0  # snapshots sent, for tests and the benchmark
+        self.database_down = False
 
     # -- control ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -211,6 +217,12 @@ class Relay:
         self.sent += 1
         return snapshot
 
+    def tell_viewers(self, notice: dict[str, Any]) -> None:
+        """Send a `notice` to every stream of this process (what it says is not about one session)."""
+        data = encode_snapshot(notice)
+        for session_id in self.watched_sessions():
+            send_event(channel_for(session_id), NOTICE, data, json_encode=False)
+
     # -- the thread ------------------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -221,14 +233,21 @@ class Relay:
                 break
             try:
                 self.step()
-            except Exception:
+            except Exception as exc:
                 # A database hiccup must not end live progress for the life of the process.
                 logger.exception("progress relay: pass failed; retrying")
+                if isinstance(exc, DatabaseError | InterfaceError) and not self.database_down:
+                    self.database_down = True
+                    self.tell_viewers({"database": "unavailable", "message": DATABASE_DOWN_MESSAGE})
                 try:
                     connection.close()
                 except Exception:
                     logger.debug("progress relay: closing the connection failed", exc_info=True)
                 self._stop.wait(ERROR_BACKOFF_SECONDS)
+            else:
+                if self.database_down:
+                    self.database_down = False
+                    self.tell_viewers({"database": "available", "message": ""})
             # The connection is kept between passes (no close_old_connections): with CONN_MAX_AGE=0
             # that would reconnect every few dozen milliseconds. It is closed after an error.
         connection.close()
@@ -292,6 +311,7 @@ async def progress_events(session_id: int, user_id: Any) -> AsyncIterator[bytes]
                 listener.channel_items = {}
                 overflow, listener.overflow = listener.overflow, False
                 listener.aevent.clear()
+            notice = next((e.data for e in reversed(items) if e.type == NOTICE), None)
             if overflow:
                 # Events were dropped for this slow client: read the truth instead.
                 snapshot = await read(session_id)
@@ -301,7 +321,7 @@ async def progress_events(session_id: int, user_id: Any) -> AsyncIterator[bytes]
                 # Full snapshots: only the newest of a burst matters.
                 progress = next((e.data for e in reversed(items) if e.type == PROGRESS), None)
                 done = next((e.data for e in items if e.type == DONE), None)
-            body = b""
+            body = b"" if notice is None else sse_message(NOTICE, notice)
             if progress is not None:
                 body += sse_message(PROGRESS, progress)
             if done is not None:

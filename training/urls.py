@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+import genhrl_site.converters  # noqa: F401  (registers <name:...>)
 from training import views
 
 app_name = "training"
@@ -14,11 +15,11 @@ urlpatterns = [
     path("indicator/", views.indicator, name="indicator"),
     path("dashboard-card/", views.dashboard_card, name="dashboard_card"),
     path("train-selected/", views.bulk_start, name="bulk_start"),
-    # Task names are case-sensitive and may hold ".", "-" and "_": `str` takes anything but "/".
-    path("tasks/<str:robot>/<str:name>/start/", views.configure, name="configure"),
-    path("tasks/<str:robot>/<str:name>/estimate/", views.estimate, name="estimate"),
-    path("tasks/<str:robot>/<str:name>/panel/", views.task_panel, name="task_panel"),
-    path("tasks/<str:robot>/<str:name>/badge/", views.task_badge, name="task_badge"),
+    # Task names are case-sensitive and may hold ".", "-" and "_": `name` takes anything but "/" and NUL.
+    path("tasks/<name:robot>/<name:name>/start/", views.configure, name="configure"),
+    path("tasks/<name:robot>/<name:name>/estimate/", views.estimate, name="estimate"),
+    path("tasks/<name:robot>/<name:name>/panel/", views.task_panel, name="task_panel"),
+    path("tasks/<name:robot>/<name:name>/badge/", views.task_badge, name="task_badge"),
     path("sessions/<int:pk>/", views.session_detail, name="session"),
     path("sessions/<int:pk>/progress/", views.session_progress, name="session_progress"),
     path("sessions/<int:pk>/cancel/", views.session_cancel, name="session_cancel"),

@@ -81,12 +81,27 @@
     }, POLL_MS);
   }
 
+  // A dropped stream shows "connection lost" (and greys the clock) unless it is back this soon.
+  const OFFLINE_AFTER_MS = 1500;
+
+  function setOffline(live, offline) {
+    live.classList.toggle("live-offline", offline);
+    const banner = live.querySelector("[data-live-connection]");
+    if (banner) banner.hidden = !offline;
+  }
+
   document.addEventListener("htmx:sseOpen", (event) => {
     const live = liveOf(event.target);
     if (!live) return;
     live.dataset.sse = "open";
     window.genhrlSse.push("open");
+    clearTimeout(live._offlineTimer);
+    setOffline(live, false);
     stopPolling(live);
+    // Catch up at once: the state may have moved on while the stream was away.
+    const body = live.querySelector(".session-body");
+    if (body && live._wasOffline) htmx.trigger(body, "poll");
+    live._wasOffline = false;
   });
 
   document.addEventListener("htmx:sseError", (event) => {
@@ -94,7 +109,24 @@
     if (!live) return;
     live.dataset.sse = "down";
     window.genhrlSse.push("error");
+    live._wasOffline = true;
+    clearTimeout(live._offlineTimer);
+    live._offlineTimer = setTimeout(() => {
+      if (live.dataset.sse === "down" && document.body.contains(live)) setOffline(live, true);
+    }, OFFLINE_AFTER_MS);
     startPolling(live);
+  });
+
+  // The server's own notices (its database is away, or back): shown above the live view.
+  document.addEventListener("htmx:sseBeforeMessage", (event) => {
+    const box = event.target;
+    if (!box.matches || !box.matches("[data-live-notice]")) return;
+    event.preventDefault(); // not swapped: the data is JSON, shown as text
+    let notice = {};
+    try { notice = JSON.parse(event.detail.data); } catch (error) { notice = {}; }
+    box.textContent = notice.message || "";
+    box.hidden = !notice.message;
+    window.genhrlSse.push("notice");
   });
 
   document.addEventListener("htmx:sseClose", (event) => {

@@ -24,7 +24,8 @@ def test_rows_before_any_training(patrol):
     assert first == {
         "skill": "reach_red_beacon", "skill_id": first["skill_id"], "order": 0, "level": 0,
         "kind": "primitive", "is_primitive": True, "defined": True, "status": "pending",
-        "success_states": 0, "min_success_states": 50, "has_policy": False, "last_run_at": None,
+        "success_states": 0, "unreadable_files": 0, "min_success_states": 50, "has_policy": False,
+        "last_run_at": None,
         "last_result": None, "last_error": "", "last_session_id": None,
     }
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest
 from ninja.errors import AuthenticationError, HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
-from training.tokens import authenticate_token
+from training.tokens import VISIBLE_CHARS, authenticate_token
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -24,8 +26,14 @@ class BearerToken(HttpBearer):
     """`Authorization: Bearer <token>` with a token from `manage.py create_api_token USER`."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
+        # Wrong tokens count like wrong passwords (django-axes): a client that keeps guessing is
+        # refused for a while, whatever it sends.
+        credentials = {"username": f"api-token:{token.strip()[:VISIBLE_CHARS]}"}
+        if not AxesProxyHandler.is_allowed(request, credentials):
+            raise HttpError(429, "too many failed sign-ins or invalid API tokens from this address; try again later")
         user = authenticate_token(token)
         if user is None:
+            user_login_failed.send(sender=__name__, credentials=credentials, request=request)
             # A wrong token is an error even if a session cookie came along: scripts must know.
             raise AuthenticationError(401, "invalid or revoked API token")
         # The rest of the request (actor names, the stream's permission check) sees the token's user.

@@ -11,6 +11,16 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import ConfigDict
 
+from training.config import BACKENDS, INTEGER_LIMITS, MAX_TIME_LIMIT, NUM_ENVS, backend_problem
+
+_ENVS_LOW = min(low for _, low, _ in NUM_ENVS.values())
+_ENVS_HIGH = max(high for _, _, high in NUM_ENVS.values())
+
+
+def _limits(name: str) -> dict[str, int]:
+    low, high = INTEGER_LIMITS[name]
+    return {"ge": low, "le": high}
+
 
 class TrainingOptions(Schema):
     """Training options; every one is optional and takes its default (in brackets) when left out."""
@@ -20,29 +30,47 @@ class TrainingOptions(Schema):
     backend: Literal["embedded", "isaaclab"] | None = Field(
         None, description="Simulator [the task's backend, else GENHRL_DEFAULT_BACKEND]."
     )
-    max_time: float | None = Field(None, description="Max time per skill in minutes, fractions allowed [180].")
-    min_success_states: int | None = Field(None, description="Success states a skill needs to complete [50].")
-    num_envs: int | None = Field(
-        None, description="Parallel environments [Isaac Lab 4096 (1024-8192); embedded 512 (16-4096)]."
+    max_time: float | None = Field(
+        None, gt=0, le=MAX_TIME_LIMIT, description="Max time per skill in minutes, fractions allowed [180]."
     )
-    seed: int | None = Field(None, description="Random seed [42].")
+    min_success_states: int | None = Field(
+        None, **_limits("min_success_states"), description="Success states a skill needs to complete [50]."
+    )
+    num_envs: int | None = Field(
+        None, ge=_ENVS_LOW, le=_ENVS_HIGH,
+        description="Parallel environments; the range depends on the backend: "
+        + "; ".join(f"{name} {default} ({low}-{high})" for name, (default, low, high) in NUM_ENVS.items()) + ".",
+    )
+    seed: int | None = Field(None, **_limits("seed"), description="Random seed [42].")
     new_run: bool | None = Field(None, description="Delete this task's earlier training data first [false].")
     skip_complete: bool | None = Field(
         None, description="Skip skills that already have enough success states and a policy [true]."
     )
     headless: bool | None = Field(None, description="Run the simulator without a window [true].")
     video: bool | None = Field(None, description="Record videos while training [false].")
-    video_interval: int | None = Field(None, description="Steps between recorded videos [2000].")
-    video_length: int | None = Field(None, description="Steps per recorded video [200].")
+    video_interval: int | None = Field(
+        None, **_limits("video_interval"), description="Steps between recorded videos [2000]."
+    )
+    video_length: int | None = Field(None, **_limits("video_length"), description="Steps per recorded video [200].")
     min_steps_primitive: int | None = Field(
-        None, description="Frames a primitive skill trains at least [Isaac Lab 10,000,000; embedded 100,000]."
+        None, **_limits("min_steps_primitive"),
+        description="Frames a primitive skill trains at least [Isaac Lab 10,000,000; embedded 100,000].",
     )
     min_steps_composite: int | None = Field(
-        None, description="Frames a composite skill trains at least [Isaac Lab 2,000,000; embedded 50,000]."
+        None, **_limits("min_steps_composite"),
+        description="Frames a composite skill trains at least [Isaac Lab 2,000,000; embedded 50,000].",
     )
     max_frames: int | None = Field(
-        None, description="Hard cap on frames per skill, for benchmarks and tests [none]."
+        None, **_limits("max_frames"), description="Hard cap on frames per skill, for benchmarks and tests [none]."
     )
+
+
+def training_options_schema() -> dict[str, Any]:
+    """`TrainingOptions` as JSON Schema, offering only the backends this server can train on now."""
+    schema = TrainingOptions.model_json_schema()
+    available = [name for name in BACKENDS if not backend_problem(name)]
+    schema["properties"]["backend"]["anyOf"] = [{"enum": available, "type": "string"}, {"type": "null"}]
+    return schema
 
 
 class SessionUrls(Schema):
@@ -90,6 +118,15 @@ class SessionTotals(Schema):
     cancelled: int
 
 
+class Warning(Schema):
+    skill: str | None = Field(description="The skill it is about, if any.")
+    kind: Literal["quiet", "event"] = Field(
+        description="`quiet`: a training skill sent no progress for a while (live); `event`: a recorded warning."
+    )
+    time: str | None
+    message: str
+
+
 class ProgressSnapshot(Schema):
     """The whole state of a session: the status answer's `session` and every SSE `progress` event."""
 
@@ -108,6 +145,7 @@ class ProgressSnapshot(Schema):
     elapsed_s: float
     eta_s: float | None = Field(description="Rough seconds left; null while there is nothing to go on.")
     error: str
+    warnings: list[Warning] = Field(description="What a viewer should notice now, newest recorded last.")
     source_time: float | None = Field(
         description="Trainer wall-clock time (epoch seconds) of the record behind this state."
     )
@@ -124,6 +162,21 @@ class ProgressSnapshot(Schema):
     urls: SessionUrls
 
 
+class StreamDone(Schema):
+    """The data of the `done` event that ends a finished session's stream."""
+
+    session_id: int
+    status: str = Field(description="The session's terminal status, or `deleted`.")
+    error: str
+
+
+class StreamNotice(Schema):
+    """The data of a `notice` event: the server cannot reach its database (or can again)."""
+
+    database: Literal["unavailable", "available"]
+    message: str
+
+
 class SkillStatus(Schema):
     name: str
     skill_id: int
@@ -133,6 +186,9 @@ class SkillStatus(Schema):
     defined: bool = Field(description="False for a sub-skill that is named but never defined.")
     status: str
     success_states: int
+    unreadable_files: int = Field(
+        description="Success-state files that could not be read safely (not unpickled, not counted)."
+    )
     min_success_states: int
     has_policy: bool
     last_run_at: str | None

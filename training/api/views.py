@@ -19,6 +19,7 @@ from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+import genhrl_site.converters  # noqa: F401  (registers the `name` path converter)
 from tasks.models import Task
 from training import permissions, queries, services
 from training.api import schemas
@@ -44,16 +45,44 @@ api = NinjaAPI(
 
 START_BODY = {
     "required": False,
-    "content": {"application/json": {"schema": schemas.TrainingOptions.model_json_schema()}},
+    "content": {"application/json": {"schema": schemas.training_options_schema()}},
 }
+
+
+def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """One server-sent event: its name and its `data`, a line of JSON of the given shape."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+        },
+    }
+
+
+# Before OpenAPI 3.2's `itemSchema`, the `schema` of `text/event-stream` describes each event.
 STREAM_RESPONSE = {
     200: {
         "description": (
             "`text/event-stream`. The current state at once as event `progress`, then one `progress` "
             "per change; each `data` is a JSON ProgressSnapshot. A session that ended sends its last "
-            "`progress`, then `done` (`{session_id, status, error}`), and the stream closes."
+            "`progress`, then `done` (`{session_id, status, error}`), and the stream closes. `notice` "
+            "says the server lost (or found again) its database. Lines starting with `:` are "
+            "keep-alive comments."
         ),
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "title": "ProgressEvent",
+                    "oneOf": [
+                        _event("progress", {"$ref": "#/components/schemas/ProgressSnapshot"}),
+                        _event("done", schemas.StreamDone.model_json_schema()),
+                        _event("notice", schemas.StreamNotice.model_json_schema()),
+                    ],
+                }
+            }
+        },
     }
 }
 
@@ -177,7 +206,8 @@ def _options(request: HttpRequest) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a body nested thousands of levels deep.
         raise ConfigError({"body": ["must be a JSON object of training options"]}) from None
     if data is None:
         return {}
@@ -188,7 +218,7 @@ def _options(request: HttpRequest) -> dict[str, Any]:
 
 # -- operations -----------------------------------------------------------------------------------
 @api.get(
-    "/tasks/{task_name}/training/status",
+    "/tasks/{name:task_name}/training/status",
     response={200: schemas.TaskStatus, 400: schemas.FieldProblems, 401: schemas.Problem, 404: schemas.Problem},
     url_name="training_status",
     operation_id="training_status",
@@ -200,7 +230,7 @@ def training_status(request: HttpRequest, task_name: str, robot: str | None = No
 
 
 @api.post(
-    "/tasks/{task_name}/training/start",
+    "/tasks/{name:task_name}/training/start",
     response={
         201: schemas.Started,
         400: schemas.FieldProblems,
@@ -221,7 +251,7 @@ def training_start(request: HttpRequest, task_name: str, robot: str | None = Non
     running or cancelling session. The caller becomes the session's owner.
     """
     task = permissions.require_can_start(request, _get_task(task_name, robot))
-    config = TrainingConfig.from_data(_options(request), task=task)
+    config = TrainingConfig.from_data(_options(request), task=task, strict=True)
     try:
         session = services.start_session(task, config, owner=request.user)
     except services.SessionAlreadyActive as exc:
@@ -230,7 +260,7 @@ def training_start(request: HttpRequest, task_name: str, robot: str | None = Non
 
 
 @api.post(
-    "/tasks/{task_name}/training/cancel",
+    "/tasks/{name:task_name}/training/cancel",
     response={200: schemas.ProgressSnapshot, 400: schemas.FieldProblems, 401: schemas.Problem,
               403: schemas.Problem, 404: schemas.Problem},
     url_name="training_cancel",
@@ -249,7 +279,7 @@ def training_cancel(request: HttpRequest, task_name: str, robot: str | None = No
 
 
 @api.post(
-    "/tasks/{task_name}/training/resume",
+    "/tasks/{name:task_name}/training/resume",
     response={
         201: schemas.Started,
         400: schemas.FieldProblems,
@@ -287,7 +317,7 @@ def training_resume(request: HttpRequest, task_name: str, robot: str | None = No
 
 
 @api.get(
-    "/tasks/{task_name}/training/progress/{int:session_id}",
+    "/tasks/{name:task_name}/training/progress/{int:session_id}",
     response={400: schemas.FieldProblems, 401: schemas.Problem, 403: schemas.Problem, 404: schemas.Problem},
     url_name="training_progress",
     operation_id="training_progress",

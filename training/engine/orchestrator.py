@@ -23,12 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.utils import timezone
 
 from tasks.models import Task
 from training import outcomes, paths, services
-from training.config import TrainingConfig
+from training.config import TrainingConfig, stall_seconds
 from training.engine import planning
+from training.engine.dbguard import DatabaseGuard
 from training.engine.planning import CommandBuilder, PlanError
 from training.engine.supervision import Timings, Trainer
 from training.executor import LocalExecutor
@@ -46,6 +48,8 @@ from training.signals import notify_changed
 
 logger = logging.getLogger(__name__)
 
+# The viewers are warned once a trainer has been quiet for this share of its stall limit.
+STALL_WARNING_AT = 0.5
 GPU_BUFFER_HINT = (
     "PhysX GPU buffers overflowed; results may be unreliable. Consider fewer parallel environments "
     "(--num-envs)."
@@ -54,6 +58,10 @@ GPU_BUFFER_HINT = (
 
 class SessionTakenOver(Exception):
     """Another process ended this session (it was marked interrupted): stop, write nothing more."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database stayed unreachable past every limit: nothing more can be recorded from here."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class Orchestrator:
         # Set when the supervising worker shuts down: the stop is not the user's cancel, and the
         # session ends `interrupted` (resumable) instead of `cancelled`.
         self._shutdown_reason = ""
+        self._db = DatabaseGuard(outage_limit=settings.GENHRL_DB_OUTAGE_SECONDS)
 
     # -- control from outside the loop (signal handlers, the worker) -------------------------------
     def cancel(self) -> None:
@@ -152,6 +161,10 @@ class Orchestrator:
             self.finish()
         except SessionTakenOver as exc:
             logger.warning("session %s: %s", self.session.pk, exc)
+        except DatabaseUnavailable as exc:
+            # Nothing can be written: the lease goes stale and a reaper marks the session
+            # interrupted once the database is back; its success states are on disk, resumable.
+            logger.error("session %s: %s; leaving it to the lease reaper", self.session.pk, exc)
         except PlanError as exc:
             self._end_failed(str(exc))
         except paths.UnsafePathError as exc:
@@ -201,14 +214,30 @@ class Orchestrator:
         """Train pending skills in order; stop at the first one that does not complete."""
         self.session.set_stage(Stage.TRAINING, actor=self.actor)
         self._notify()
-        for run in self.runs:
-            if run.status != SkillStatus.PENDING:
-                continue
-            if self._check_cancel():
-                break
-            self._touch()
-            if self.train_skill(run) != SkillStatus.COMPLETED:
-                break
+        try:
+            while True:
+                if not self._trainers:
+                    run = self._next_run()
+                    if run is None:
+                        break
+                    self._db.call(self._start, run)
+                self._tick()
+        except BaseException:
+            self._abandon_all()
+            raise
+
+    def _next_run(self) -> SkillRun | None:
+        """The next skill to train, or None when the session is done launching (all tried, a
+        failure, a cancel or a shutdown)."""
+        if self.cancel_requested or any(r.status == SkillStatus.FAILED for r in self.runs):
+            return None
+        return next((r for r in self.runs if r.status == SkillStatus.PENDING), None)
+
+    def _start(self, run: SkillRun) -> None:
+        if self._check_cancel():
+            return
+        self._touch()
+        self._launch(run)
 
     def finish(self) -> None:
         """Give the session its terminal status from its runs; cancel what was never trained."""
@@ -274,7 +303,9 @@ class Orchestrator:
             self._fail_unstarted(run, outcomes.Code.LAUNCH, f"cannot start the trainer: {exc}",
                                  "cannot start the trainer")
             return None
-        trainer = Trainer(run, process, self.timings)
+        stall = self.timings.stall_seconds
+        stall = stall_seconds(self.config.backend) if stall is None else stall
+        trainer = Trainer(run, process, self.timings, stall_seconds=stall)
         self._trainers.append(trainer)
         run.pid = process.pid
         SkillRun.objects.filter(pk=run.pk).update(pid=process.pid)
@@ -288,34 +319,58 @@ class Orchestrator:
 
     # -- the supervision loop -------------------------------------------------------------------
     def _tick(self) -> None:
-        """One pass over the running trainers: read, apply stop rules, write, conclude the ended."""
+        """One pass over the running trainers: read, apply stop rules, write, conclude the ended.
+
+        Every database step goes through `self._db`: while the database is unreachable the
+        trainers go on, their output is kept in memory and written once it is back.
+        """
         timings = self.timings
         for trainer in list(self._trainers):
-            trainer.collect()
+            if not trainer.ended:
+                trainer.collect()
+                if trainer.exited():
+                    trainer.end_process()
             now = time.monotonic()
-            if trainer.exited():
-                trainer.end_process()
-                self._write(trainer)
-                self._trainers.remove(trainer)
-                self._conclude(trainer)
+            if trainer.ended:
+                if self._db.call(self._finish_trainer, trainer):
+                    self._trainers.remove(trainer)
                 continue
             if not trainer.stopping:
                 # A cancel from elsewhere is noticed by `_write` (at least every flush_interval).
                 reason = self._stop_requested() or trainer.stop_rule(now, self.config.max_time_seconds)
                 if reason:
                     trainer.begin_stop(reason, now)
+                elif not trainer.stall_warned and trainer.stall_seconds and (
+                    trainer.quiet_for(now) >= trainer.stall_seconds * STALL_WARNING_AT
+                ):
+                    trainer.stall_warned = True
+                    self._db.call(self._warn, trainer, (
+                        f"{trainer.run.skill.name} has sent no progress for {trainer.quiet_for(now):.0f} s; it is "
+                        f"stopped as stalled after {trainer.stall_seconds:.0f} s without progress"
+                    ))
             else:
                 trainer.escalate(now, self._force)
             if trainer.recorder.write_due(
                 now, record_interval=timings.record_flush_interval, interval=timings.flush_interval
             ):
-                self._write(trainer)
+                self._db.call(self._write, trainer)
+        if self._db.outage_over_limit() and not self.shutting_down:
+            self.shutdown(f"the database was unreachable for {self._db.down_for():.0f} s")
+        if self._db.given_up():
+            raise DatabaseUnavailable(f"the database has been unreachable for {self._db.down_for():.0f} s")
         if self._trainers:
             self._trainers[0].process.wait_for_record(timings.tick)
+        else:
+            time.sleep(timings.tick)
+
+    def _finish_trainer(self, trainer: Trainer) -> bool:
+        self._write(trainer)
+        self._conclude(trainer)
+        return True
 
     def _stop_requested(self) -> str:
         if self.cancel_requested:
-            self._record_cancel()
+            self._db.call(self._record_cancel)
             return "cancelled"
         return ""
 
@@ -324,14 +379,20 @@ class Orchestrator:
         undisturbed = trainer.recorder.write(
             self.session, elapsed=trainer.elapsed, line_total=trainer.process.line_total
         )
+        if self._db.recovered():
+            self._warn(trainer, self._db.recovery_message(trainer.recorder.dropped_lines))
         if not undisturbed and not self.cancel_requested:
             self._check_cancel()  # sets the cancel flag, or raises SessionTakenOver
         if trainer.process.gpu_buffer_warning and not trainer.warned_gpu_buffer:
             trainer.warned_gpu_buffer = True
-            SessionEvent.objects.create(
-                session=self.session, skill_run=trainer.run, kind=SessionEvent.Kind.WARNING, actor=self.actor,
-                message=GPU_BUFFER_HINT,
-            )
+            self._warn(trainer, GPU_BUFFER_HINT)
+        self._notify()
+
+    def _warn(self, trainer: Trainer, message: str) -> None:
+        SessionEvent.objects.create(
+            session=self.session, skill_run=trainer.run, kind=SessionEvent.Kind.WARNING, actor=self.actor,
+            message=message,
+        )
         self._notify()
 
     def _conclude(self, trainer: Trainer) -> str:
@@ -341,6 +402,8 @@ class Orchestrator:
         run.success_states = states
         facts = self._facts(trainer, states)
         outcome = outcomes.judge(facts)
+        if trainer.stop_reason == "stalled" and not outcome.completed:
+            outcome = outcomes.stalled(trainer.stall_seconds, outcome)
         if outcome.completed:
             try:
                 paths.publish_policy(Path(run.run_dir) / "policy", run.skill)

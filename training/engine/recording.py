@@ -24,6 +24,10 @@ from training.models import LogLine, MetricPoint, SessionStatus, SkillRun, Train
 # Trainer metrics stored as curves, by record field.
 METRIC_FIELDS = ("mean_reward", "mean_episode_length", "success_rate", "success_states", "fps")
 TAIL_LINES = 60  # kept in memory for the run's `log_excerpt` and crash reports
+# While the database is unreachable, what waits for it stays bounded: the newest lines (the log
+# file has every line) and enough metric points for a long outage.
+MAX_UNWRITTEN_LINES = 5000
+MAX_UNWRITTEN_POINTS = 20000
 
 
 def number(record: dict[str, Any], key: str) -> float | None:
@@ -60,6 +64,7 @@ class Recorder:
         self.last_write = 0.0
         self._lines: list[LogLine] = []
         self._metrics: list[MetricPoint] = []
+        self.dropped_lines = 0  # lines not stored because the database was away (trainer.log has them)
         self._last_seq = 0
         self._writes = 0
         self._last_metric_at = float("-inf")
@@ -83,6 +88,12 @@ class Recorder:
             self._last_seq = seq
         for record in output.records:
             self.apply(record)
+        if len(self._lines) > MAX_UNWRITTEN_LINES:
+            extra = len(self._lines) - MAX_UNWRITTEN_LINES
+            self.dropped_lines += extra
+            del self._lines[:extra]
+        if len(self._metrics) > MAX_UNWRITTEN_POINTS:
+            del self._metrics[: len(self._metrics) - MAX_UNWRITTEN_POINTS]
 
     def apply(self, record: dict[str, Any]) -> None:
         run = self.run

@@ -37,6 +37,9 @@ class Timings:
     # a three-hour run at several epochs a second would otherwise store a million rows.
     metric_interval: float = 1.0
     log_rows_kept: int = 5000  # LogLine rows kept per run; the log file keeps everything
+    # A trainer that sends no record for this long is stopped as stalled (hung, deadlocked,
+    # SIGSTOPped). None: the backend's default or GENHRL_STALL_SECONDS (config.stall_seconds).
+    stall_seconds: float | None = None
 
 
 class StopPhase(IntEnum):
@@ -49,12 +52,16 @@ class StopPhase(IntEnum):
 class Trainer:
     """One launched trainer, as its supervisor sees it."""
 
-    def __init__(self, run: SkillRun, process: TrainerProcess, timings: Timings) -> None:
+    def __init__(self, run: SkillRun, process: TrainerProcess, timings: Timings, *, stall_seconds: float) -> None:
         self.run = run
         self.process = process
         self.timings = timings
+        self.stall_seconds = stall_seconds
         self.recorder = Recorder(run, metric_interval=timings.metric_interval, log_rows_kept=timings.log_rows_kept)
         self.started = time.monotonic()
+        self.last_record_at = self.started  # the stall clock: a record is a sign of life
+        self.stall_warned = False
+        self.ended = False  # the process exited and its last output was collected
         self.stop_reason = ""
         self.phase = StopPhase.RUNNING
         self.warned_gpu_buffer = False
@@ -77,7 +84,15 @@ class Trainer:
 
     def collect(self) -> None:
         """Take in what the readers gathered since the last tick."""
-        self.recorder.absorb(self.process.drain())
+        output = self.process.drain()
+        if output.records:
+            self.last_record_at = time.monotonic()
+            self.stall_warned = False
+        self.recorder.absorb(output)
+
+    def quiet_for(self, now: float) -> float:
+        """Seconds since the trainer's last record (or its launch)."""
+        return now - self.last_record_at
 
     # -- stop rules ---------------------------------------------------------------------------------
     def stop_rule(self, now: float, max_seconds: float) -> str:
@@ -85,6 +100,8 @@ class Trainer:
         recorder = self.recorder
         if now - self.started >= max_seconds:
             return "time_limit"
+        if recorder.done_seen_at is None and self.stall_seconds > 0 and self.quiet_for(now) >= self.stall_seconds:
+            return "stalled"
         if recorder.done_seen_at is not None and now - recorder.done_seen_at >= self.timings.exit_grace_after_done:
             return "exit_hang"
         if recorder.target_seen_at is not None and now - recorder.target_seen_at >= self.timings.target_grace:
@@ -97,8 +114,13 @@ class Trainer:
         self.stop_reason = reason
         self.phase = StopPhase.SIGINT
         self._next_escalation = now + self.timings.sigint_grace
-        self.process.signal_group(signal.SIGINT)
+        self._send(signal.SIGINT)
         self.process.note(f"supervisor: stopping ({reason}): SIGINT to process group {self.pgid}")
+
+    def _send(self, sig: int) -> None:
+        # A stopped (SIGSTOP, ^Z, a debugger) trainer only acts on its signals once it runs again.
+        self.process.signal_group(signal.SIGCONT)
+        self.process.signal_group(sig)
 
     def escalate(self, now: float, force_level: int = 0) -> None:
         """SIGTERM, then SIGKILL, once each grace period passes (at once when hurried by `force_level`)."""
@@ -111,7 +133,7 @@ class Trainer:
         if self.phase == StopPhase.SIGINT:
             self.phase = StopPhase.SIGTERM
             self._next_escalation = now + self.timings.sigterm_grace
-            self.process.signal_group(signal.SIGTERM)
+            self._send(signal.SIGTERM)
             self.process.note("supervisor: still running after SIGINT: SIGTERM to its process group")
         else:
             self.phase = StopPhase.SIGKILL
@@ -124,6 +146,7 @@ class Trainer:
         self.process.close()
         self.collect()
         self.recorder.finish()
+        self.ended = True
 
     def kill(self) -> None:
         """Last resort (the supervisor itself is failing): SIGKILL the group, reap, stop reading."""

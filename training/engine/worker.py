@@ -80,6 +80,11 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._last_heartbeat = 0.0
         self._last_reap = 0.0
+        # When this worker last found the database reachable again after an outage: every
+        # supervisor's heartbeat went stale during it, so nothing is reaped until they have had a
+        # lease's time to write again (else a live session would be marked interrupted).
+        self._database_back_at = float("-inf")
+        self._database_down = False
         # Bumped by signal handlers (`request_shutdown`); only `serve()` acts on it, because a
         # handler must not take the locks the interrupted main thread may hold.
         self.shutdown_requests = 0
@@ -93,7 +98,7 @@ class Worker:
         if now - self._last_heartbeat >= self.heartbeat_interval:
             self.renew_heartbeats()
             self._last_heartbeat = now
-        if now - self._last_reap >= self.reap_interval:
+        if now - self._last_reap >= self.reap_interval and self._reaping_allowed(now):
             # Sessions of crashed workers (any process) would otherwise block their task forever.
             leases.reap_stale_sessions(stale_after=self.stale_after)
             self._last_reap = now
@@ -104,6 +109,10 @@ class Worker:
                 break
             claimed.append(session.pk)
         return claimed
+
+    def _reaping_allowed(self, now: float) -> bool:
+        lease = (self.stale_after or leases.lease_duration()).total_seconds()
+        return now - self._database_back_at >= lease
 
     def free_slots(self) -> int:
         with self._lock:
@@ -254,12 +263,16 @@ class Worker:
         try:
             self.step()
         except Exception:
+            self._database_down = True
             logger.exception("worker %s: pass failed; retrying", self.worker_id)
             try:
                 connection.close()
             except Exception:
                 logger.debug("worker: closing the connection failed", exc_info=True)
         else:
+            if self._database_down:
+                self._database_down = False
+                self._database_back_at = time.monotonic()
             close_old_connections()
 
     def _nap(self, seconds: float) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 import yaml
 
+from .safeload import UnsafeFileError, safe_load
 from .skills import SequenceTracker, SkillNode, composite_obs
 from .world import ACTION_DIM, PointMassWorld
 
@@ -37,11 +38,29 @@ class FrozenPolicyError(RuntimeError):
     """A sub-skill's policy folder is missing, incomplete or does not fit its skill."""
 
 
+def load_policy_weights(path: Path) -> dict[str, Any]:
+    """The network weights of a policy the trainer published, loaded without a full unpickle.
+
+    rl-games' own `torch_ext.load_checkpoint` unpickles everything (`weights_only=False`); our
+    checkpoints hold only tensors, numbers and numpy scalars, so the restricted loader reads them.
+    Like rl-games, strip torch.compile's `_orig_mod.` prefix so compiled and plain nets match.
+    """
+    print(f"=> loading checkpoint '{path}' (weights only)", flush=True)  # as rl-games logs its loads
+    try:
+        checkpoint = safe_load(path)
+    except UnsafeFileError as exc:
+        raise FrozenPolicyError(f"policy {path} cannot be loaded safely: {exc}") from exc
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise FrozenPolicyError(f"policy {path} holds no model weights")
+    prefix = "_orig_mod."
+    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in checkpoint["model"].items()}
+
+
 class FrozenNet:
     """An rl-games actor-critic model used as a fixed function obs -> action."""
 
     def __init__(self, policy_dir: Path) -> None:
-        from rl_games.algos_torch import model_builder, torch_ext
+        from rl_games.algos_torch import model_builder
 
         policy_dir = Path(policy_dir)
         files = {name: policy_dir / name for name in ("policy.pth", "agent.yaml", "skill.json")}
@@ -67,8 +86,7 @@ class FrozenNet:
                 "normalize_input": config.get("normalize_input", False),
             }
         )
-        checkpoint = torch_ext.load_checkpoint(str(files["policy.pth"]))
-        self.model.load_state_dict(checkpoint["model"])
+        self.model.load_state_dict(load_policy_weights(files["policy.pth"]))
         self.model.eval()
         self.model.requires_grad_(False)
 

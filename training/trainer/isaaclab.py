@@ -66,10 +66,11 @@ def skill_dir(spec: TrainerSpec) -> Path:
 # --- success states written by GenHRL's generated code -----------------------------------------
 
 
-def _genhrl_file_name(skill: str) -> str:
-    # GenHRL's loaders glob `success_states_<skill>_*.pt`; the uuid part keeps names unique.
+def _genhrl_file_name(skill: str, count: int) -> str:
+    # GenHRL's loaders glob `success_states_<skill>_*.pt`; the uuid part keeps names unique, and
+    # the count lets the portal count states without loading the file (success.GENHRL_COUNTED_FILE).
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d_%H%M%S")  # noqa: UP017 (python 3.10)
-    return f"success_states_{skill}_{stamp}_{uuid.uuid4().hex[:8]}.pt"
+    return f"success_states_{skill}_{stamp}_{uuid.uuid4().hex[:8]}_n{count}.pt"
 
 
 class GenhrlSuccessBuffers:
@@ -112,7 +113,7 @@ class GenhrlSuccessBuffers:
             return None
         directory = self.directory(module)
         directory.mkdir(parents=True, exist_ok=True)
-        final = directory / _genhrl_file_name(skill_name)
+        final = directory / _genhrl_file_name(skill_name, len(states))
         tmp = directory / f".{final.name}.tmp"
         torch.save(states, tmp)
         os.replace(tmp, final)

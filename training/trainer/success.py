@@ -3,7 +3,11 @@
 Our files: `ss-<utc>-<uuid8>-n<count>.pt`, each a float tensor [count, state_dim]. The count is in
 the name so counting a folder needs no unpickling. GenHRL's Isaac Lab code writes
 `success_states_<skill>_<stamp>.pt`, each a *list* of per-env state dicts (genhrl-reference.md
-§1.6); those are counted by loading them, once per file version (see `StateCounter`).
+§1.6); when our Isaac Lab trainer writes them for GenHRL it adds `_<uuid8>_n<count>` to the name,
+so those need no loading either. Files that do not say their count (written by GenHRL itself)
+are counted by loading them with torch's restricted unpickler only (`safeload.safe_load`), once
+per file version (see `StateCounter`); a file that cannot be read that way is counted as
+unreadable, never unpickled: the web process counts these files.
 
 Names are unique (a uuid part), so two flushes in the same second never overwrite each other,
 and a file appears atomically (written under a dot-name, then renamed), so a reader never counts
@@ -19,12 +23,29 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .safeload import UnsafeFileError, safe_load
 
 if TYPE_CHECKING:
     import torch
 
 STATE_FILE = re.compile(r"^ss-(?P<utc>\d{8}T\d{6}Z)-(?P<uid>[0-9a-f]{8})-n(?P<count>\d+)\.pt$")
+# GenHRL's naming as our Isaac Lab trainer writes it: success_states_<skill>_<stamp>_<uuid8>_n<count>.pt
+GENHRL_COUNTED_FILE = re.compile(r"^success_states_.+_\d{8}_\d{6}_[0-9a-f]{8}_n(?P<count>\d+)\.pt$")
+
+
+class FolderCount(NamedTuple):
+    """States in a folder, and how many of its files could not be read safely (counted as 0)."""
+
+    states: int
+    unreadable: int = 0
+
+
+def counted_name(name: str) -> int | None:
+    """The state count a file's name carries (ours, or GenHRL's as we write it), else None."""
+    match = STATE_FILE.match(name) or GENHRL_COUNTED_FILE.match(name)
+    return int(match["count"]) if match else None
 
 
 def state_file_name(count: int, now: datetime | None = None) -> str:
@@ -58,43 +79,45 @@ def states_in_object(obj: Any) -> int:
     return 0
 
 
-def _load(path: Path) -> Any:
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        # GenHRL files may hold numpy scalars; weights_only refuses them. These are files our own
-        # deployment wrote, so a full unpickle is acceptable here.
-        return torch.load(path, map_location="cpu", weights_only=False)
-
-
 class StateCounter:
-    """Counts states in a folder; loads each foreign file once per (size, mtime)."""
+    """Counts states in a folder; loads each file that does not name its count once per (size, mtime)."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[int, int, int]] = {}
+        # path -> (size, mtime_ns, states, readable)
+        self._cache: dict[str, tuple[int, int, int, bool]] = {}
 
     def count_file(self, path: Path) -> int:
-        match = STATE_FILE.match(path.name)
-        if match:
-            return int(match["count"])
+        return self._count(path)[0]
+
+    def _count(self, path: Path) -> tuple[int, bool]:
+        named = counted_name(path.name)
+        if named is not None:
+            return named, True
         try:
             stat = path.stat()
         except OSError:
-            return 0
+            return 0, True
         cached = self._cache.get(str(path))
         if cached and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns:
-            return cached[2]
+            return cached[2], cached[3]
         try:
-            count = states_in_object(_load(path))
-        except Exception:
-            count = 0  # unreadable or still being written by GenHRL: counted when it is complete
-        self._cache[str(path)] = (stat.st_size, stat.st_mtime_ns, count)
-        return count
+            count, readable = states_in_object(safe_load(path)), True
+        except UnsafeFileError:
+            # Not loadable without a full unpickle (or still being written): never unpickled.
+            count, readable = 0, False
+        self._cache[str(path)] = (stat.st_size, stat.st_mtime_ns, count, readable)
+        return count, readable
+
+    def count_folder(self, directory: Path) -> FolderCount:
+        states = unreadable = 0
+        for path in state_files(directory):
+            count, readable = self._count(path)
+            states += count
+            unreadable += not readable
+        return FolderCount(states, unreadable)
 
     def count(self, directory: Path) -> int:
-        return sum(self.count_file(path) for path in state_files(directory))
+        return self.count_folder(directory).states
 
 
 def count_states(directory: str | Path) -> int:
@@ -116,8 +139,8 @@ def load_start_states(directory: str | Path, max_states: int = 100_000) -> torch
     files = sorted(state_files(Path(directory)), key=lambda p: p.stat().st_mtime_ns, reverse=True)
     for path in files:
         try:
-            obj = _load(path)
-        except Exception:
+            obj = safe_load(path)
+        except UnsafeFileError:
             continue
         if isinstance(obj, (list, tuple)) and obj and all(isinstance(x, torch.Tensor) for x in obj):
             try:
