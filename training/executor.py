@@ -121,7 +121,7 @@ class _Collector:
     with millions of lines a second.
     """
 
-    def __init__(self, log: IO[bytes] | None, parse: RecordParser) -> None:
+    def __init__(self, log: IO[bytes] | None, parse: RecordParser, wake: threading.Event | None = None) -> None:
         self.lock = threading.Lock()
         self.log = log
         self.parse = parse
@@ -138,6 +138,13 @@ class _Collector:
         self.oom = False
         self.gpu_buffer_warning = False
         self.record_event = threading.Event()
+        # Shared by all trainers of one supervisor, so it sleeps until any of them has news.
+        self.wake = wake
+
+    def signal_news(self) -> None:
+        self.record_event.set()
+        if self.wake is not None:
+            self.wake.set()
 
     def feed_block(self, stream: str, block: bytes, lines: list[bytes]) -> None:
         """`block` as read (for the log file) and the lines it holds, without their newlines."""
@@ -166,7 +173,7 @@ class _Collector:
                 self.record_total += len(records)
                 self.records.extend(records)
         if records:
-            self.record_event.set()
+            self.signal_news()
         if self._collecting[stream] is not None or _TRACEBACK in block:
             for line in lines:
                 self._scan_traceback(stream, line)
@@ -235,8 +242,12 @@ def _split_long(lines: list[bytes]) -> list[bytes]:
 class TrainerProcess:
     """One running trainer: its process group, its readers, its collected output."""
 
-    def __init__(self, command: LaunchCommand, log_path: Path | None, parse: RecordParser = parse_record):
+    def __init__(
+        self, command: LaunchCommand, log_path: Path | None, parse: RecordParser = parse_record,
+        wake: threading.Event | None = None,
+    ):
         self.command = command
+        self._wake = wake
         self.log_path = log_path
         self._log: IO[bytes] | None = None
         self._collector: _Collector | None = None
@@ -249,7 +260,7 @@ class TrainerProcess:
     def start(self) -> None:
         if self.log_path is not None:
             self._log = open(self.log_path, "ab", buffering=1024 * 1024)  # closed in close()
-        self._collector = _Collector(self._log, self._parse)
+        self._collector = _Collector(self._log, self._parse, self._wake)
         self._proc = subprocess.Popen(  # argv list, never a shell
             list(self.command.argv),
             cwd=self.command.cwd,
@@ -305,7 +316,7 @@ class TrainerProcess:
             with contextlib.suppress(OSError):
                 pipe.close()
             # End of output usually means the trainer is exiting: wake the supervisor now.
-            collector.record_event.set()
+            collector.signal_news()
 
     @property
     def pid(self) -> int:
@@ -420,8 +431,12 @@ class LocalExecutor:
 
     name = "local"
 
-    def launch(self, command: LaunchCommand, log_path: Path | None, parse: RecordParser = parse_record) -> TrainerProcess:
-        process = TrainerProcess(command, log_path, parse)
+    def launch(
+        self, command: LaunchCommand, log_path: Path | None, parse: RecordParser = parse_record,
+        wake: threading.Event | None = None,
+    ) -> TrainerProcess:
+        """Start the trainer; `wake` is set whenever it prints a record or closes its output."""
+        process = TrainerProcess(command, log_path, parse, wake)
         process.start()
         return process
 

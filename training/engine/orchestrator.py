@@ -32,6 +32,7 @@ from training.config import TrainingConfig, stall_seconds
 from training.engine import planning
 from training.engine.dbguard import DatabaseGuard
 from training.engine.planning import CommandBuilder, PlanError
+from training.engine.slots import SlotPool
 from training.engine.supervision import Timings, Trainer
 from training.executor import LocalExecutor
 from training.leases import worker_identity
@@ -86,6 +87,7 @@ class Orchestrator:
         command_builder: CommandBuilder | None = None,
         timings: Timings | None = None,
         on_update: Callable[[Orchestrator], None] | None = None,
+        slots: SlotPool | None = None,
     ) -> None:
         self.session = session
         self.task: Task = session.task
@@ -98,7 +100,13 @@ class Orchestrator:
         self.on_update = on_update
         self.runs: list[SkillRun] = []
         self.deleted: list[Path] = []
+        # Trainers run at once up to what `slots` grants (a worker's pool is shared fairly by its
+        # sessions); skills start as soon as what they wait for is done (planning.dependencies).
+        self.slots = slots or SlotPool(1)
+        self._waits: dict[int, set[int]] = {}
         self._trainers: list[Trainer] = []
+        self._wake = threading.Event()
+        self._last_idle_check = 0.0
         self._cancel_flag = threading.Event()
         self._force = 0  # repeated local cancels skip the graceful waits
         self._cancel_recorded = False
@@ -175,6 +183,7 @@ class Orchestrator:
             self._end_failed(f"internal error in the supervisor: {exc!r}")
         finally:
             self._emergency_stop()
+            self.slots.forget(self)
         self.session.refresh_from_db()
         return self.session
 
@@ -206,38 +215,65 @@ class Orchestrator:
             self.deleted = planning.delete_previous(self.session, actor=self.actor)
             self._touch()  # deleting a big folder can take a while
         self.runs = planning.create_runs(self.session, skills, self.config)
+        self._waits = planning.dependencies(self.task, self.runs)
         planning.skip_done(self.session, self.runs, self.config, actor=self.actor)
         self._notify()
         return self.runs
 
     def train_all(self) -> None:
-        """Train pending skills in order; stop at the first one that does not complete."""
+        """Train every pending skill as soon as what it waits for is done and a slot is free.
+
+        After a failure, a cancel or a shutdown nothing new starts; skills already training
+        finish (a cancel or shutdown stops them).
+        """
         self.session.set_stage(Stage.TRAINING, actor=self.actor)
         self._notify()
         try:
             while True:
-                if not self._trainers:
-                    run = self._next_run()
-                    if run is None:
+                ready = self.ready_runs()
+                self.slots.want(self, len(ready))
+                for run in ready:
+                    if not self.slots.try_acquire(self):
                         break
-                    self._db.call(self._start, run)
+                    if not self._db.call(self._start, run):
+                        self.slots.release(self)
+                        break
+                if not self._trainers:
+                    if not self.ready_runs():
+                        break
+                    # Waiting for a slot (or for the database): still hear a cancel, keep the lease.
+                    self._db.call(self._idle_check)
                 self._tick()
         except BaseException:
             self._abandon_all()
             raise
+        finally:
+            self.slots.want(self, 0)
 
-    def _next_run(self) -> SkillRun | None:
-        """The next skill to train, or None when the session is done launching (all tried, a
-        failure, a cancel or a shutdown)."""
+    def ready_runs(self) -> list[SkillRun]:
+        """Pending skills whose sub-skills and previous sibling are done, in training order; none
+        after a failure, a cancel or a shutdown."""
         if self.cancel_requested or any(r.status == SkillStatus.FAILED for r in self.runs):
-            return None
-        return next((r for r in self.runs if r.status == SkillStatus.PENDING), None)
+            return []
+        done = {r.pk for r in self.runs if r.status in SkillStatus.done()}
+        return [
+            r for r in self.runs
+            if r.status == SkillStatus.PENDING and self._waits.get(r.pk, set()) <= done
+        ]
 
-    def _start(self, run: SkillRun) -> None:
+    def _idle_check(self) -> None:
+        now = time.monotonic()
+        if now - self._last_idle_check >= self.timings.flush_interval:
+            self._last_idle_check = now
+            self._check_cancel()
+            self._touch()
+
+    def _start(self, run: SkillRun) -> bool:
+        """Launch `run` now; False if it did not start (a cancel came, or it failed to start)."""
         if self._check_cancel():
-            return
+            return False
         self._touch()
-        self._launch(run)
+        return self._launch(run) is not None
 
     def finish(self) -> None:
         """Give the session its terminal status from its runs; cancel what was never trained."""
@@ -267,8 +303,10 @@ class Orchestrator:
     # -- one skill ------------------------------------------------------------------------------
     def train_skill(self, run: SkillRun) -> str:
         """Launch and supervise one skill's trainer until it ends; return the run's final status."""
+        self.slots.try_acquire(self)
         trainer = self._launch(run)
         if trainer is None:
+            self.slots.release(self)
             return run.status
         try:
             while trainer in self._trainers:
@@ -298,7 +336,7 @@ class Orchestrator:
         TrainingSession.objects.filter(pk=self.session.pk).update(current_skill=skill, updated_at=timezone.now())
         self.session.current_skill = skill
         try:
-            process = self.executor.launch(command, run_folder / "trainer.log")
+            process = self.executor.launch(command, run_folder / "trainer.log", wake=self._wake)
         except OSError as exc:
             self._fail_unstarted(run, outcomes.Code.LAUNCH, f"cannot start the trainer: {exc}",
                                  "cannot start the trainer")
@@ -334,6 +372,7 @@ class Orchestrator:
             if trainer.ended:
                 if self._db.call(self._finish_trainer, trainer):
                     self._trainers.remove(trainer)
+                    self.slots.release(self)
                 continue
             if not trainer.stopping:
                 # A cancel from elsewhere is noticed by `_write` (at least every flush_interval).
@@ -358,10 +397,9 @@ class Orchestrator:
             self.shutdown(f"the database was unreachable for {self._db.down_for():.0f} s")
         if self._db.given_up():
             raise DatabaseUnavailable(f"the database has been unreachable for {self._db.down_for():.0f} s")
-        if self._trainers:
-            self._trainers[0].process.wait_for_record(timings.tick)
-        else:
-            time.sleep(timings.tick)
+        # Sleep until a trainer prints a record or closes its output, at most one tick.
+        if self._wake.wait(timings.tick):
+            self._wake.clear()
 
     def _finish_trainer(self, trainer: Trainer) -> bool:
         self._write(trainer)
@@ -518,6 +556,7 @@ class Orchestrator:
         """Supervision broke off (taken over, an error): kill every trainer, record its run failed."""
         trainers, self._trainers = list(self._trainers), []
         for trainer in trainers:
+            self.slots.release(self)
             trainer.kill()
             try:
                 trainer.run.transition_to(

@@ -138,6 +138,30 @@ def hierarchy_parents(task: Task) -> dict[str, list[str]]:
     return siblings
 
 
+def dependencies(task: Task, runs: list[SkillRun]) -> dict[int, set[int]]:
+    """For each run, the runs it waits for; nothing else orders a session's skills.
+
+    A composite waits for its sub-skills (it drives their frozen policies), and any skill waits
+    for its previous sibling in execution order (it starts from that one's success states) when
+    that sibling trains earlier. Skills in different subtrees do not wait for each other, so with
+    several slots they train side by side; with one, training order is kept.
+    """
+    by_name = {run.skill.name: run for run in runs}
+    siblings = hierarchy_parents(task)
+    waits: dict[int, set[int]] = {}
+    for run in runs:
+        skill = run.skill
+        wanted = set() if skill.is_primitive else {by_name[n].pk for n in skill.sub_skills if n in by_name}
+        names = siblings.get(skill.name) or []
+        index = names.index(skill.name) if skill.name in names else 0
+        previous = by_name.get(names[index - 1]) if index > 0 else None
+        if previous is not None and previous.order < run.order:
+            wanted.add(previous.pk)
+        wanted.discard(run.pk)
+        waits[run.pk] = wanted
+    return waits
+
+
 def start_states_source(task: Task, skill: Skill) -> Skill | None:
     """The previous sibling in execution order, if it has success states to start from."""
     siblings = hierarchy_parents(task).get(skill.name)

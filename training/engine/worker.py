@@ -31,6 +31,7 @@ from django.db import close_old_connections, connection
 
 from training import leases
 from training.engine.orchestrator import Orchestrator
+from training.engine.slots import SlotPool
 from training.leases import worker_identity
 from training.models import TrainingSession
 from training.services import DEFAULT_QUEUE
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class Slot:
+class RunningSession:
     """One session being trained by this worker."""
 
     session_id: int
@@ -50,7 +51,7 @@ class Slot:
 
 
 class Worker:
-    """A supervisor with `slots` training threads, fed from the queue of sessions in the database."""
+    """A supervisor with `slots` trainers at once, fed from the queue of sessions in the database."""
 
     def __init__(
         self,
@@ -65,6 +66,9 @@ class Worker:
         orchestrator_options: dict[str, Any] | None = None,
     ) -> None:
         self.slots = slots if slots is not None else settings.GENHRL_WORKER_SLOTS
+        # Trainers at once, shared by the sessions this worker supervises (engine/slots.py): a
+        # session may use several when its skill tree allows, fairly with the others.
+        self.pool = SlotPool(self.slots)
         self.queue = queue
         self.stale_after = stale_after
         self.poll_interval = poll_interval
@@ -73,7 +77,7 @@ class Worker:
         self.worker_id = worker_id or worker_identity()
         # Passed to every orchestrator (tests give a fake trainer and short grace periods).
         self.orchestrator_options = orchestrator_options or {}
-        self.running: dict[int, Slot] = {}
+        self.running: dict[int, RunningSession] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -115,6 +119,7 @@ class Worker:
         return now - self._database_back_at >= lease
 
     def free_slots(self) -> int:
+        """Sessions this worker may still take on: each needs at least one trainer slot."""
         with self._lock:
             return self.slots - len(self.running)
 
@@ -124,12 +129,15 @@ class Worker:
         if session is None:
             return None
         session = TrainingSession.objects.select_related("task").get(pk=session.pk)
-        orchestrator = Orchestrator(session, worker_id=self.worker_id, **self.orchestrator_options)
+        orchestrator = Orchestrator(
+            session, worker_id=self.worker_id, slots=self.pool, **self.orchestrator_options
+        )
+        self.pool.want(orchestrator, 1)  # before it plans: a running session must not take its slot
         thread = threading.Thread(
             target=self._run, args=(orchestrator,), name=f"genhrl-session-{session.pk}", daemon=True
         )
         with self._lock:
-            self.running[session.pk] = Slot(session.pk, orchestrator, thread)
+            self.running[session.pk] = RunningSession(session.pk, orchestrator, thread)
         thread.start()
         logger.info("worker %s: training session %s of %s", self.worker_id, session.pk, session.task)
         return session

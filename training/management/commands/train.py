@@ -36,6 +36,7 @@ from tasks.models import Task
 from training import paths, services
 from training.config import CLI_FLAGS, MIN_STEPS, NUM_ENVS, ConfigError, TrainingConfig
 from training.engine.orchestrator import Orchestrator
+from training.engine.slots import SlotPool
 from training.leases import worker_identity
 from training.models import SessionStatus, SkillRun, SkillStatus, TrainingSession
 
@@ -83,6 +84,10 @@ class Command(BaseCommand):
             f"{MIN_STEPS['isaaclab']['composite']:,} Isaac Lab)",
         )
         parser.add_argument("--max-frames", help=argparse.SUPPRESS)  # fixed-work runs (bench, tests)
+        parser.add_argument(
+            "--slots", type=int, default=1,
+            help="skills trained at once where the skill tree allows it (default 1: in training order)",
+        )
         parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
         parser.add_argument(
             "--resume", action="store_true",
@@ -91,6 +96,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not 1 <= options["slots"] <= 64:
+            raise CommandError("--slots must be between 1 and 64")
         try:
             task = services.find_task(options["task"], options.get("robot"))
         except services.TaskNotFound as exc:
@@ -161,12 +168,15 @@ class Command(BaseCommand):
         out = getattr(self.stdout, "_out", sys.stdout)
         fancy = not options["plain"] and hasattr(out, "isatty") and out.isatty()
         display: _Display = _RichDisplay(out) if fancy else _PlainDisplay(self.stdout.write)
+        slots = options["slots"]
         self.stdout.write(
             f"Training {task.name} ({task.robot}) in session {session.pk}: backend {config.backend}, "
             f"{config.num_envs} envs, {config.min_success_states} success states, "
-            f"{config.max_time:g} min per skill"
+            f"{config.max_time:g} min per skill" + (f", up to {slots} skills at once" if slots > 1 else "")
         )
-        orch = Orchestrator(session, worker_id=worker_id, actor=actor, on_update=display.update)
+        orch = Orchestrator(
+            session, worker_id=worker_id, actor=actor, on_update=display.update, slots=SlotPool(options["slots"])
+        )
         pending.orchestrator = orch
         for _ in range(pending.presses):  # pressed while the session was being created
             orch.cancel()

@@ -38,7 +38,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--slots", type=int, default=None,
-                            help=f"sessions trained at once (default GENHRL_WORKER_SLOTS, now {settings.GENHRL_WORKER_SLOTS})")
+                            help="trainers at once, shared fairly by the sessions it claims; one session uses several when "
+                            f"its skill tree allows (default GENHRL_WORKER_SLOTS, now {settings.GENHRL_WORKER_SLOTS})")
         parser.add_argument("--queue", default=DEFAULT_QUEUE,
                             help="queue to serve (default %(default)s; the web and `train` queue there)")
         parser.add_argument("--poll-interval", type=_positive, default=2.0,
