@@ -7,9 +7,8 @@ import json
 import pytest
 from django.test import Client
 
+from tests.factories import api_url, csrf_headers
 from training.tokens import ApiToken
-
-from .conftest import api_url, csrf_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -48,9 +47,9 @@ def test_bad_token_gets_401(fetch_block, method, action):
     assert "token" in response.json()["detail"]
 
 
-def test_bad_token_is_refused_even_with_a_valid_session(fetch_block, user):
+def test_bad_token_is_refused_even_with_a_valid_session(fetch_block, researcher):
     client = Client(headers={"Authorization": "Bearer genhrl_wrong"})
-    client.force_login(user)
+    client.force_login(researcher)
 
     assert client.get(api_url(fetch_block, "status")).status_code == 401
 
@@ -62,11 +61,11 @@ def test_token_reads_status(fetch_block, token_client):
     assert response.json()["task"] == "fetch_block"
 
 
-def test_token_starts_without_csrf(fetch_block, token_client, user):
+def test_token_starts_without_csrf(fetch_block, token_client, researcher):
     response = token_client.post(api_url(fetch_block, "start"), {"max_time": 1}, content_type="application/json")
 
     assert response.status_code == 201
-    assert fetch_block.training_sessions.get().owner == user
+    assert fetch_block.training_sessions.get().owner == researcher
 
 
 def test_token_use_is_recorded(fetch_block, token_client):
@@ -81,9 +80,9 @@ def test_revoked_token_gets_401(fetch_block, token_client):
     assert token_client.get(api_url(fetch_block, "status")).status_code == 401
 
 
-def test_token_of_an_inactive_user_gets_401(fetch_block, token_client, user):
-    user.is_active = False
-    user.save(update_fields=["is_active"])
+def test_token_of_an_inactive_user_gets_401(fetch_block, token_client, researcher):
+    researcher.is_active = False
+    researcher.save(update_fields=["is_active"])
 
     assert token_client.get(api_url(fetch_block, "status")).status_code == 401
 

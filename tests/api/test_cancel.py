@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from tests.factories import api_url
 from training import leases, services
 from training.models import SessionEvent, SessionStatus
 from training.tokens import ApiToken
-
-from .conftest import api_url
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from tests.factories import api_url
 from training.models import SessionStatus
-
-from .conftest import api_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

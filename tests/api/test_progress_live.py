@@ -1,8 +1,9 @@
 """Live progress on a real daphne while ANOTHER process trains, with no Redis.
 
-The session is supervised by a separate Python process (`train_elsewhere.py`, the orchestrator with
-the fake trainer; or `manage.py train` with the real one). That process's in-memory events reach
-no one in daphne: everything a viewer sees came through the database and daphne's relay.
+The session is supervised by a separate Python process (`tests/fakes/train_elsewhere.py`, the
+orchestrator with the fake trainer; or `manage.py train` with the real one). That process's
+in-memory events reach no one in daphne: everything a viewer sees came through the database and
+daphne's relay.
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ import httpx
 import pytest
 from django.conf import settings
 
-from tests.web.live import LiveDaphne, live_database_url
-
-from .conftest import REPO_ROOT, api_url, train_elsewhere, wait_for
-from .sse import events
+from tests.factories import REPO_ROOT, api_url, events, train_elsewhere, wait_for
+from tests.live import LiveDaphne, live_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,10 +94,10 @@ def test_reconnecting_to_a_finished_session_gets_its_final_state_and_done(api_da
     assert seen == [("progress", "completed"), ("done", "completed")]
 
 
-def test_browser_session_watches_and_cancels(api_daphne, fetch_block, queue, user, tmp_path):
+def test_browser_session_watches_and_cancels(api_daphne, fetch_block, queue, researcher, tmp_path):
     session = queue(fetch_block, min_success_states=10_000)
     trainer = train_elsewhere(session.pk, tmp_path, "--epoch-seconds", "0.1")
-    cookie = api_daphne.session_cookie(user)
+    cookie = api_daphne.session_cookie(researcher)
     try:
         with httpx.Client(cookies={cookie["name"]: cookie["value"]}, timeout=TIMEOUT) as http:
             http.get(api_daphne.url("/accounts/login/"))

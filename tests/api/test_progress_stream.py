@@ -15,12 +15,10 @@ from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
 from django.test import AsyncClient
 
+from tests.factories import aevents, api_url
 from training import leases, services, sse
 from training.api.schemas import ProgressSnapshot
 from training.models import SessionStatus
-
-from .conftest import api_url
-from .sse import aevents
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -216,10 +214,10 @@ async def test_who_may_watch_is_the_channel_managers_decision(fetch_block, token
     assert response.status_code == 403
 
 
-async def test_browser_session_may_watch(fetch_block, user, queue):
+async def test_browser_session_may_watch(fetch_block, researcher, queue):
     session = await sync_to_async(queue)(fetch_block)
     client = AsyncClient()
-    await client.aforce_login(user)
+    await client.aforce_login(researcher)
 
     response = await client.get(progress_url(session))
 

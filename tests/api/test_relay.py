@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from django_eventstream.views import Listener, get_listener_manager
 
+from tests.factories import wait_for
 from training import leases, services, sse
 from training.signals import session_changed
 
@@ -132,19 +133,17 @@ def test_the_relay_thread_survives_a_failing_pass(relay, monkeypatch, fetch_bloc
 
 
 def assert_soon(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    from .conftest import wait_for
-
     assert wait_for(condition, timeout)
 
 
-def test_permission_is_decided_by_one_channel_manager_method(fetch_block, queue, user):
+def test_permission_is_decided_by_one_channel_manager_method(fetch_block, queue, researcher):
     session = queue(fetch_block)
     manager = sse.SessionChannelManager()
 
-    assert manager.can_read_channel(user, sse.channel_for(session.pk))
+    assert manager.can_read_channel(researcher, sse.channel_for(session.pk))
     assert not manager.can_read_channel(None, sse.channel_for(session.pk))
-    assert not manager.can_read_channel(user, sse.channel_for(session.pk + 1000))
-    assert not manager.can_read_channel(user, "something-else")
+    assert not manager.can_read_channel(researcher, sse.channel_for(session.pk + 1000))
+    assert not manager.can_read_channel(researcher, "something-else")
     assert not manager.is_channel_reliable(sse.channel_for(session.pk))
 
 

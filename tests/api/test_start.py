@@ -6,11 +6,9 @@ import dataclasses
 
 import pytest
 
-from tests.api.conftest import one_skill_task
+from tests.factories import api_url, one_skill_task
 from training.config import TrainingConfig
 from training.models import SessionStatus
-
-from .conftest import api_url
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +35,7 @@ def start(client, task, body=None, robot=None):
                        content_type="application/json")
 
 
-def test_start_queues_a_session_and_answers_201_with_its_urls(fetch_block, token_client, user):
+def test_start_queues_a_session_and_answers_201_with_its_urls(fetch_block, token_client, researcher):
     response = start(token_client, fetch_block, {"max_time": 1})
 
     assert response.status_code == 201
@@ -46,7 +44,7 @@ def test_start_queues_a_session_and_answers_201_with_its_urls(fetch_block, token
     assert data["session_id"] == session.pk
     assert data["status"] == SessionStatus.QUEUED
     assert data["queue_position"] == 1
-    assert session.owner == user
+    assert session.owner == researcher
     assert session.events.get().actor == "user:researcher"
     assert data["urls"] == {
         "status": "/api/tasks/fetch_block/training/status?robot=PointMass",

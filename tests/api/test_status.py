@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.training.conftest import give_states
+from tests.factories import api_url, give_states, one_skill_task
 from training import services
 from training.api.schemas import ProgressSnapshot, TaskStatus
-
-from .conftest import api_url, one_skill_task
 
 pytestmark = pytest.mark.django_db
 

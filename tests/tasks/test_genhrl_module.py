@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT
+from tests.factories import REPO_ROOT
 
 
 def test_genhrl_module_imports_without_django():

@@ -7,8 +7,7 @@ import pytest
 from tasks.genhrl import GenHRLError, parse_task
 from tasks.importer import import_path
 from tasks.models import Skill, Task
-
-from .conftest import node, skill, two_level
+from tests.factories import node, skill, two_level
 
 pytestmark = pytest.mark.django_db
 

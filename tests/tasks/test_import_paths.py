@@ -7,8 +7,7 @@ import pytest
 from tasks.genhrl import GenHRLError
 from tasks.importer import import_path
 from tasks.models import Task
-
-from .conftest import Lab
+from tests.factories import Lab
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +64,7 @@ def test_import_from_task_folder_on_the_tasks_side(lab):
 
 
 def test_import_from_real_fixture_robot_and_task_folders(isaaclab_fixture_tree):
-    from tests.conftest import G1_GENERATED
+    from tests.factories import G1_GENERATED
 
     assert len(import_path(G1_GENERATED).results) == 5
     assert _names(import_path(G1_GENERATED / "skills" / "build_stairs_seed42")) == ["G1/build_stairs_seed42"]

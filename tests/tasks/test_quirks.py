@@ -7,8 +7,7 @@ import pytest
 from tasks.genhrl import parse_task
 from tasks.importer import import_path
 from tasks.models import Task
-
-from .conftest import node, skill
+from tests.factories import node, skill
 
 
 def _warning(warnings: list[str], *needles: str) -> str:

@@ -8,8 +8,7 @@ import pytest
 
 from tasks.importer import import_path
 from tasks.models import Skill, Task
-
-from .conftest import node, skill
+from tests.factories import node, skill
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.factories import DEMO_SKILLS, make_spec
 from training.trainer.spec import SpecError, TrainerSpec
-
-from .conftest import DEMO, make_spec
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:`torch.jit.script:DeprecationWarning"),
@@ -62,7 +61,7 @@ def test_unreadable_spec_file(tmp_path: Path) -> None:
 def _objects():
     from training.trainer.world import ObjectSet
 
-    return ObjectSet.from_config(json.loads((DEMO / "patrol_beacons" / "object_config.json").read_text()))
+    return ObjectSet.from_config(json.loads((DEMO_SKILLS / "patrol_beacons" / "object_config.json").read_text()))
 
 
 def test_world_steps_only_masked_envs_and_stops_at_walls() -> None:

@@ -10,10 +10,9 @@ import pytest
 import torch
 import yaml
 
+from tests.factories import FetchBlock, make_spec, run_trainer
 from training.trainer.records import FIELDS
 from training.trainer.success import STATE_FILE, count_states
-
-from .conftest import FetchBlock, make_spec, run_trainer
 
 pytestmark = [
     pytest.mark.training,

@@ -1,0 +1,58 @@
+"""The embedded worker inside a real daphne: it trains what the API queues, and stops cleanly with daphne."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+import pytest
+
+from tests.factories import api_url, events
+from tests.live import live_database_url, run_daphne
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.training]
+
+# The real trainer, tiny: a skill takes seconds. A high target keeps the first skill training.
+ENDLESS = {"num_envs": 64, "min_success_states": 1_000_000, "min_steps_primitive": 4096, "max_time": 5, "seed": 1}
+
+
+def test_daphne_trains_a_web_started_session_and_interrupts_it_on_shutdown(fetch_block, token, tmp_path):
+    env = {"GENHRL_EMBEDDED_WORKER": "1", "GENHRL_WORKER_SLOTS": "1"}
+    auth = {"Authorization": f"Bearer {token}"}
+    with run_daphne(live_database_url(), data_dir=tmp_path / "daphne", env=env) as daphne:
+        with httpx.Client(headers=auth, timeout=httpx.Timeout(60.0, connect=5.0)) as http:
+            started = http.post(daphne.url(api_url(fetch_block, "start")), json=ENDLESS)
+            assert started.status_code == 201, started.text
+            progress = started.json()["urls"]["progress"]
+            with http.stream("GET", daphne.url(progress)) as stream:
+                for event, data in events(stream.iter_raw()):
+                    if event == "progress" and any(s["frames"] > 0 for s in data["skills"]):
+                        break
+            assert data["worker"].split(":")[1] == str(daphne.process.pid)  # claimed inside daphne
+            assert data["status"] == "running" and data["current_skill"] == "go_to_block"
+            trainer_group = fetch_block.training_sessions.get().pid
+            assert trainer_group
+
+            daphne.process.send_signal(signal.SIGTERM)
+            daphne.process.wait(timeout=45)
+
+        session = fetch_block.training_sessions.get()
+        # A server shutdown is nobody's cancel: the session is interrupted, and can be resumed.
+        assert session.status == "interrupted", (session.status, session.error, daphne.log()[-3000:])
+        assert "the web server stopped" in session.error
+        run = session.skill_runs.get(skill__name="go_to_block")
+        assert run.status == "cancelled", (run.status, run.stop_reason)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _alive(trainer_group):
+            time.sleep(0.1)
+        assert not _alive(trainer_group)
+
+
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
