@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-sqlite test-postgres lint bench venv deps test-deps migrate clean
+.PHONY: run test test-sqlite test-postgres lint bench fuzz venv deps test-deps migrate clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,10 @@ test: test-deps
 
 lint: test-deps
 	$(BIN)/ruff check .
+
+## fuzz: schemathesis against a live server, every phase and check, many examples (the suite runs a sample)
+fuzz: test-deps
+	FUZZ_PHASES=examples,coverage,fuzzing,stateful FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(BIN)/python -m pytest tests/api/test_fuzz.py -q
 
 bench: deps
 	$(BIN)/python manage.py bench_trainer

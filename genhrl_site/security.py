@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+LOCKED_STATUS = 429
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -16,3 +21,27 @@ def client_ip(request: HttpRequest) -> str:
         return remote
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
     return forwarded[-count] if len(forwarded) >= count else remote
+
+
+def _cooloff_minutes() -> int:
+    return round(float(settings.AXES_COOLOFF_TIME) * 60)
+
+
+def locked_out_message() -> str:
+    return (
+        "too many failed sign-ins or invalid API tokens for this account or from this address; "
+        f"try again in {_cooloff_minutes()} minutes"
+    )
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """What a locked-out client gets (django-axes' AXES_LOCKOUT_CALLABLE): JSON under /api/, a page
+    that says what happened and how long it lasts elsewhere."""
+    minutes = _cooloff_minutes()
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": locked_out_message()}, status=LOCKED_STATUS)
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes, "username": username}
+    return render(request, "registration/locked_out.html", context, status=LOCKED_STATUS)

@@ -172,7 +172,7 @@ AXES_FAILURE_LIMIT = env_int("GENHRL_LOGIN_FAILURE_LIMIT", 10, minimum=1, maximu
 AXES_COOLOFF_TIME = env_int("GENHRL_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=24 * 60) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "genhrl_site.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "genhrl_site.security.client_ip"
 AXES_VERBOSE = False
 LOGIN_URL = "login"

@@ -370,6 +370,24 @@ def run_session(task: Task, owner: Any, options: dict[str, Any] = TINY, **change
     return session
 
 
+class Payload:
+    """Unpickling this touches `marker`: proof that code from a file ran (see test_safeload)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[Path]]:
+        return (Path.touch, (self.marker,))
+
+
+def evil_file(path: Path, marker: Path) -> Path:
+    """A `.pt` file shaped like GenHRL's success states whose pickle runs code when fully loaded."""
+    import torch
+
+    torch.save([{"state": torch.zeros(3)}, Payload(marker)], path)
+    return path
+
+
 def give_states(skill: Skill, count: int, policy: bool = True) -> None:
     """Put `count` success states (and a policy) in a skill's folders, as an earlier run would."""
     from training.trainer.success import state_file_name

@@ -85,8 +85,15 @@ def _vary(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _changed(response: HttpResponse, session: TrainingSession) -> HttpResponse:
-    return trigger_client_event(response, TRAINING_CHANGED, {"task": session.task_id, "session": session.pk})
+def _changed(response: HttpResponse, *sessions: TrainingSession) -> HttpResponse:
+    """Tell the page what changed: `training-changed` (with the task and session), and for each task
+    `training-changed-<task id>`, which its panel and card badge listen to. (A per-task event name,
+    not a `[detail.task==N]` trigger filter: htmx evaluates filters as code, which the CSP forbids.)"""
+    for session in sessions:
+        trigger_client_event(response, f"{TRAINING_CHANGED}-{session.task_id}", {"session": session.pk})
+    if len(sessions) == 1:
+        return trigger_client_event(response, TRAINING_CHANGED, {"task": sessions[0].task_id, "session": sessions[0].pk})
+    return trigger_client_event(response, TRAINING_CHANGED, {"tasks": [s.task_id for s in sessions]})
 
 
 # -- configure and start -------------------------------------------------------------------------
@@ -384,8 +391,7 @@ def bulk_start(request: HttpRequest) -> HttpResponse:
         "badges": _badges_after(started, running),
     }
     if request.htmx:  # type: ignore[attr-defined]
-        response = render(request, "training/_bulk_report.html", context)
-        return trigger_client_event(response, TRAINING_CHANGED, {"tasks": [s.task_id for s in started]})
+        return _changed(render(request, "training/_bulk_report.html", context), *started)
     _bulk_messages(request, started, running, refused)
     return redirect("task_list")
 

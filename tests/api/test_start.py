@@ -101,7 +101,7 @@ def test_invalid_options_get_400_with_errors_by_field(fetch_block, token_client)
     assert response.status_code == 400
     errors = response.json()["errors"]
     assert set(errors) == {"num_envs", "seed", "headless", "max_time", "colour"}
-    assert errors["num_envs"] == ["must be between 16 and 4096"]
+    assert errors["num_envs"] == ["must be between 16 and 8192"]
     assert errors["colour"] == ["unknown option"]
     assert not fetch_block.training_sessions.exists()
 

@@ -66,7 +66,7 @@ def test_skipped_skills_count_as_done(fetch_block, fake):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--num-envs", "8"], "--num-envs: must be between 16 and 4096"),
+        (["--num-envs", "8"], "--num-envs: must be between 16 and 8192"),
         (["--num-envs", "512", "--backend", "isaaclab"], "--num-envs: must be between 1024 and 8192"),
         (["--max-time", "0"], "--max-time: must be more than 0"),
         (["--max-time", "soon"], "--max-time: must be a number"),

@@ -102,3 +102,30 @@ def test_a_fresh_lease_is_not_reaped(fetch_block) -> None:
     assert leases.reap_stale_sessions() == []
     session.refresh_from_db()
     assert session.status == SessionStatus.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_database_outage_a_worker_waits_a_lease_before_reaping(fetch_block, monkeypatch) -> None:
+    """Every heartbeat went stale during the outage: reaping at once would interrupt live sessions."""
+    from django.db import OperationalError
+
+    from training.engine.worker import Worker
+
+    session = services.start_session(fetch_block, TINY, actor="test", worker_id="elsewhere:1:abc")
+    TrainingSession.objects.filter(pk=session.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=20))
+    worker = Worker(1, stale_after=timedelta(seconds=10), reap_interval=0.0, heartbeat_interval=0.0)
+    real_renew = leases.renew
+
+    def outage(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(leases, "renew", outage)  # the first database step of a pass
+    worker.safe_step()  # the database is away: this pass fails
+    monkeypatch.setattr(leases, "renew", real_renew)
+    worker.safe_step()  # back: the stale-looking session is left alone for a lease's time
+    session.refresh_from_db()
+    assert session.status == SessionStatus.RUNNING
+    monkeypatch.setattr(worker, "_database_back_at", worker._database_back_at - 11)
+    worker.safe_step()
+    session.refresh_from_db()
+    assert session.status == SessionStatus.INTERRUPTED

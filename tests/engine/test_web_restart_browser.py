@@ -51,7 +51,7 @@ def test_open_session_page_reconnects_by_itself_after_a_daphne_restart(
 
     session = services.start_session(fetch_block, OPTIONS, owner=user)
     port = free_port()  # both servers listen here: the open page knows only this address
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)  # wait_for_function
     context.set_default_timeout(15_000)
     try:
         with run_daphne(live_database_url(), data_dir=workers.data_dir / "web1", env=WEB_ENV, port=port) as web:

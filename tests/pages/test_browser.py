@@ -18,11 +18,16 @@ SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "task-detail.png"
 
 @pytest.fixture
 def page(chromium):
+    """A page under the portal's real Content-Security-Policy: any violation fails the test."""
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
     context.set_default_timeout(10_000)
     page = context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert violations == []
 
 
 def test_sign_in_search_open_task_and_expand_tree(page, live_daphne: LiveDaphne, user, password, demo_tasks):

@@ -35,7 +35,9 @@ SCREENSHOTS = bool(os.environ.get("GENHRL_SCREENSHOTS"))
 def page(chromium: Any, training_daphne: LiveDaphne, researcher: Any) -> Any:
     # Taller for the picture, so the whole dialog fits.
     size = {"width": 1280, "height": 1000 if SCREENSHOTS else 900}
-    context = chromium.new_context(viewport=size, color_scheme="light")
+    # bypass_csp: wait_for_function evaluates its predicate as a string, which the CSP forbids
+    # (test_browser.py checks the pages under the CSP).
+    context = chromium.new_context(viewport=size, color_scheme="light", bypass_csp=True)
     context.add_cookies([training_daphne.session_cookie(researcher)])
     context.set_default_timeout(15_000)
     page = context.new_page()

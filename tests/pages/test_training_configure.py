@@ -94,11 +94,11 @@ def test_bad_values_come_back_inline_with_the_configs_own_messages(researcher_cl
     body = response.content.decode()
     assert body.lstrip().startswith("<form") and 'id="config-form"' in body
     errors = response.context["form"].errors
-    assert errors["num_envs"] == ["must be between 16 and 4096"]
+    assert errors["num_envs"] == ["must be between 16 and 8192"]
     assert errors["min_success_states"] == ["must be between 1 and 10000000"]
     assert errors["seed"] == ["must be a whole number"]
     assert "must be more than 0" in errors["max_time"][0]
-    assert 'class="field-error"' in body and "must be between 16 and 4096" in body
+    assert 'class="field-error"' in body and "must be between 16 and 8192" in body
     assert not TrainingSession.objects.exists()
 
 

@@ -17,6 +17,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
+from genhrl_site.security import LOCKED_STATUS, locked_out_message
 from training.tokens import VISIBLE_CHARS, authenticate_token
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -30,7 +31,7 @@ class BearerToken(HttpBearer):
         # refused for a while, whatever it sends.
         credentials = {"username": f"api-token:{token.strip()[:VISIBLE_CHARS]}"}
         if not AxesProxyHandler.is_allowed(request, credentials):
-            raise HttpError(429, "too many failed sign-ins or invalid API tokens from this address; try again later")
+            raise HttpError(LOCKED_STATUS, locked_out_message())
         user = authenticate_token(token)
         if user is None:
             user_login_failed.send(sender=__name__, credentials=credentials, request=request)

@@ -115,6 +115,8 @@ class Worker:
         return claimed
 
     def _reaping_allowed(self, now: float) -> bool:
+        if self._database_down:
+            return False  # the first pass since an outage: the heartbeats are all still stale
         lease = (self.stale_after or leases.lease_duration()).total_seconds()
         return now - self._database_back_at >= lease
 
