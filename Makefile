@@ -16,7 +16,7 @@ $(VENV)/.deps: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.test-deps: requirements-test.txt $(VENV)/.deps
+$(VENV)/.test-deps: requirements-test.txt requirements-ray.txt $(VENV)/.deps
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
 

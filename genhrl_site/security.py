@@ -11,12 +11,12 @@ from django.shortcuts import render
 LOCKED_STATUS = 429
 
 
-def client_ip(request: HttpRequest) -> str:
+def client_ip(request: HttpRequest) -> str | None:
     """The client's address: REMOTE_ADDR, or with GENHRL_PROXY_COUNT=N trusted proxies in front,
     the address the outermost of them saw (X-Forwarded-For, counted from the right, so a client
     cannot choose its own address by sending the header itself)."""
     count = getattr(settings, "GENHRL_PROXY_COUNT", 0)
-    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    remote = request.META.get("REMOTE_ADDR") or None  # None: axes records no address
     if not count:
         return remote
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]

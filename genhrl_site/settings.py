@@ -83,6 +83,31 @@ GENHRL_STALL_SECONDS = env_optional_int("GENHRL_STALL_SECONDS", minimum=0, maxim
 # How long a supervisor keeps its trainers training while the database is unreachable (writes are
 # kept in memory and replayed); after that it stops them gracefully, keeping their success states.
 GENHRL_DB_OUTAGE_SECONDS = env_int("GENHRL_DB_OUTAGE_SECONDS", 300, minimum=5, maximum=24 * 3600)
+# Where trainers run: `local` (subprocesses of the worker) or `ray` (one Ray job per skill run on
+# the cluster whose dashboard is GENHRL_RAY_ADDRESS; `pip install -r requirements-ray.txt`).
+GENHRL_EXECUTOR = env_choice("GENHRL_EXECUTOR", "local", ("local", "ray"))
+GENHRL_RAY_ADDRESS = env_str("GENHRL_RAY_ADDRESS", "http://127.0.0.1:8265")
+# What one trainer asks of the cluster: CPUs for the embedded backend, GPUs for Isaac Lab.
+GENHRL_RAY_EMBEDDED_CPUS = env_int("GENHRL_RAY_EMBEDDED_CPUS", 1, minimum=0, maximum=256)
+GENHRL_RAY_ISAACLAB_GPUS = env_int("GENHRL_RAY_ISAACLAB_GPUS", 1, minimum=0, maximum=16)
+GENHRL_RAY_ISAACLAB_CPUS = env_int("GENHRL_RAY_ISAACLAB_CPUS", 1, minimum=0, maximum=256)
+
+
+def _instance_name() -> str:
+    """This portal's name on a shared cluster (job ids and metadata): GENHRL_INSTANCE, else one
+    generated once and kept in the data folder, so two portals (or a reset database) never reuse ids."""
+    name = env_str("GENHRL_INSTANCE", "")
+    if name:
+        if not name.replace("-", "").isalnum() or len(name) > 40:
+            raise ImproperlyConfigured("GENHRL_INSTANCE may hold letters, digits and '-' (at most 40)")
+        return name
+    path = DATA_DIR / "instance"
+    if not path.exists():
+        path.write_text(secrets.token_hex(4))
+    return path.read_text().strip()
+
+
+GENHRL_INSTANCE = _instance_name()
 # How often each daphne process checks the database for progress written by other processes,
 # while someone watches a session (training/sse.py). Half of it is the median added latency.
 GENHRL_RELAY_POLL_MS = env_int("GENHRL_RELAY_POLL_MS", 25, minimum=5, maximum=5000)

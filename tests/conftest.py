@@ -43,6 +43,7 @@ from tests.live import (
     api_daphne,
     chromium,
     live_daphne,
+    ray_head,
     training_daphne,
     use_file_sqlite_test_db,
 )
@@ -308,4 +309,4 @@ def make_session(db: None, user: Any) -> Callable[..., TrainingSession]:
     return make
 
 
-__all__ = ["api_daphne", "chromium", "live_daphne", "training_daphne"]  # fixtures from tests/live.py
+__all__ = ["api_daphne", "chromium", "live_daphne", "ray_head", "training_daphne"]  # fixtures from tests/live.py

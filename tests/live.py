@@ -37,6 +37,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pytest
 
 from tests.factories import ON_CI, REPO_ROOT
+from training.management.local_ray import RayHead
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -252,8 +253,25 @@ def chromium() -> Iterator[Any]:
                 browser.close()
 
 
+# -- a Ray head on 127.0.0.1 (training/management/local_ray.py) -------------------------------------
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[RayHead]:
+    """A Ray head started for the tests: 2 CPUs and 2 fake GPUs, jobs pending > 10 s fail."""
+    from training.management.local_ray import RayNotInstalled, local_head
+
+    try:
+        with local_head(cpus=2, gpus=2) as head:
+            yield head
+    except RayNotInstalled as exc:
+        if ON_CI:
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
 __all__ = [
     "LiveDaphne",
+    "RayHead",
+    "ray_head",
     "api_daphne",
     "chromium",
     "free_port",

@@ -81,6 +81,15 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
 
 
 @dataclass(frozen=True)
+class LaunchContext:
+    """Who a trainer is for, beyond its command: an executor that submits jobs names them so."""
+
+    job_id: str = ""
+    backend: str = "embedded"
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LaunchCommand:
     """What to run for one skill: argv list, complete environment and working folder."""
 
@@ -328,6 +337,10 @@ class TrainerProcess:
         # start_new_session makes the child a session and group leader: pgid == pid.
         return self.pid
 
+    @property
+    def describe(self) -> str:
+        return f"process group {self.pgid}"
+
     def poll(self) -> int | None:
         assert self._proc is not None
         return self._proc.poll()
@@ -433,7 +446,7 @@ class LocalExecutor:
 
     def launch(
         self, command: LaunchCommand, log_path: Path | None, parse: RecordParser = parse_record,
-        wake: threading.Event | None = None,
+        wake: threading.Event | None = None, context: LaunchContext | None = None,
     ) -> TrainerProcess:
         """Start the trainer; `wake` is set whenever it prints a record or closes its output."""
         process = TrainerProcess(command, log_path, parse, wake)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from tasks.models import Task
 from training.executor import end_orphan_group
 from training.models import IllegalTransition, SessionStatus, SkillStatus, Stage, TrainingSession
+from training.ray_executor import RayExecutor, Resources
 from training.signals import notify_changed
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,24 @@ def lease_duration() -> timedelta:
 def worker_identity() -> str:
     """`<host>:<pid>:<random>`: unique per supervising process, and says which host it runs on."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+_ray: RayExecutor | None = None
+
+
+def ray_executor(stop_wait_seconds: int = 40) -> RayExecutor:
+    """The Ray executor of this process (GENHRL_RAY_ADDRESS), built once: its client is reused."""
+    global _ray
+    if _ray is None or _ray.address != settings.GENHRL_RAY_ADDRESS:
+        _ray = RayExecutor(
+            settings.GENHRL_RAY_ADDRESS, instance=settings.GENHRL_INSTANCE,
+            resources={
+                "embedded": Resources(cpus=settings.GENHRL_RAY_EMBEDDED_CPUS),
+                "isaaclab": Resources(cpus=settings.GENHRL_RAY_ISAACLAB_CPUS, gpus=settings.GENHRL_RAY_ISAACLAB_GPUS),
+            },
+            stop_wait_seconds=stop_wait_seconds,
+        )
+    return _ray
 
 
 def _same_host(worker_id: str) -> bool:
@@ -105,23 +124,49 @@ def renew(session_ids: list[int], worker_id: str) -> int:
 
 
 # -- reaping ----------------------------------------------------------------------------------------
-def end_orphan_trainers(session: TrainingSession) -> list[int]:
-    """End the trainer process groups a dead supervisor left behind; returns the groups ended.
+def end_orphan_trainers(session: TrainingSession) -> list[str]:
+    """End the trainers a dead supervisor left behind; returns what was ended ("process group N",
+    "Ray job ID").
 
     Only groups recorded on the session's training runs, on this host, and verified in /proc to
     still be that run's trainer (a member's argv holds the run's own spec.json path), so a reused
     pid is never signalled. Trainers of the local executor normally die with their supervisor
     (PR_SET_PDEATHSIG); this covers what that misses (grandchildren, non-Linux, a race at launch).
     """
-    if not _same_host(session.worker_id):
-        return []
+    training = session.skill_runs.filter(status=SkillStatus.TRAINING)
     ended = []
-    for run in session.skill_runs.filter(status=SkillStatus.TRAINING, pid__isnull=False).exclude(run_dir=""):
+    jobs = list(training.filter(executor="ray").exclude(job_id="").values_list("job_id", flat=True))
+    if jobs:
+        # A Ray job outlives its supervisor: stop it by the id stored before it was submitted.
+        for job_id in jobs:
+            if ray_executor().stop(job_id):
+                ended.append(f"Ray job {job_id}")
+                logger.warning("session %s: stopped Ray job %s of its dead worker", session.pk, job_id)
+    if not _same_host(session.worker_id):
+        return ended
+    for run in training.filter(pid__isnull=False).exclude(run_dir=""):
         marker = str(Path(run.run_dir) / "spec.json")
         if end_orphan_group(int(run.pid), marker):  # type: ignore[arg-type]
-            ended.append(int(run.pid))  # type: ignore[arg-type]
+            ended.append(f"process group {run.pid}")
             logger.warning("session %s: ended orphaned trainer process group %s", session.pk, run.pid)
     return ended
+
+
+def sweep_ray_jobs() -> list[str]:
+    """Stop this portal's Ray jobs whose runs are over (their worker died, or they were cancelled
+    while waiting for resources); every worker with the Ray executor runs it now and then."""
+    from training.models import SkillRun
+
+    def run_is_over(metadata: dict[str, str]) -> bool:
+        run_id = metadata.get("genhrl_run")
+        if not run_id or not run_id.isdigit():
+            return False
+        status = SkillRun.objects.filter(pk=int(run_id)).values_list("status", flat=True).first()
+        return status is None or status not in SkillStatus.active()
+
+    from training.ray_executor import sweep
+
+    return sweep(ray_executor(), run_is_over)
 
 
 def stale_sessions(stale_for: timedelta | None = None) -> list[int]:
@@ -167,7 +212,7 @@ def _interrupt(session: TrainingSession) -> bool:
         logger.exception("session %s: cannot check for orphaned trainers", session.pk)
         ended = []
     if ended:
-        message += f"; ended its orphaned trainer process group {', '.join(map(str, ended))}"
+        message += f"; ended what its trainers left: {', '.join(ended)}"
     try:
         with transaction.atomic():
             session.transition_to(

@@ -298,8 +298,12 @@ class SkillRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
     elapsed_seconds = models.FloatField(default=0.0)
-    # The trainer's pid (= its process group); kept after the end for the record.
+    # The trainer's pid (= its process group) with the local executor; kept after the end for the record.
     pid = models.IntegerField(null=True, blank=True)
+    # Where the trainer runs ("local" or "ray") and, for Ray, its job's submission id: stored before
+    # the job is submitted, so a crash between the two never leaves a job nobody can find.
+    executor = models.CharField(max_length=20, default="local")
+    job_id = models.CharField(max_length=200, blank=True, db_index=True)
     exit_code = models.IntegerField(null=True, blank=True)
     # Success states in the skill's folder (all runs), as last reported or counted on disk.
     success_states = models.PositiveIntegerField(default=0)

@@ -129,13 +129,15 @@ def done_in_resumed_chain(session: TrainingSession) -> dict[int, int]:
     return done
 
 
-def focus_run(session: TrainingSession) -> SkillRun | None:
-    """The run the curve and the log follow: the one training now, else the last one that ran."""
+def focus_runs(session: TrainingSession) -> list[SkillRun]:
+    """The runs the curves and the output follow: those training now (in training order), else the
+    last one that ran; none before the first starts."""
     runs = session.skill_runs.select_related("skill")
-    return (
-        runs.filter(status=SkillStatus.TRAINING).first()
-        or runs.filter(started_at__isnull=False).order_by("-started_at", "-pk").first()
-    )
+    training = list(runs.filter(status=SkillStatus.TRAINING).order_by("order"))
+    if training:
+        return training
+    last = runs.filter(started_at__isnull=False).order_by("-started_at", "-pk").first()
+    return [last] if last is not None else []
 
 
 def log_tail(skill_run: SkillRun, *, after_seq: int | None = None, limit: int = 200) -> list[LogLine]:

@@ -183,6 +183,8 @@ def progress_snapshot(session: TrainingSession | int) -> dict[str, Any]:
         "terminal": session.is_terminal,
         "progress": round(progress, 4),
         "current_skill": session.current_skill.name if session.current_skill_id else None,
+        # Every skill training now: several when the skill tree lets them train side by side.
+        "training_skills": [row["name"] for row in skills if row["status"] == SkillStatus.TRAINING],
         "skills": skills,
         "totals": {
             "total": len(skills),

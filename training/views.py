@@ -271,7 +271,8 @@ def _render_session(request: HttpRequest, session: TrainingSession, *, in_dialog
 def _progress_context(request: HttpRequest, session: TrainingSession, *, in_dialog: bool) -> dict[str, Any]:
     """Everything the progress view shows, read from the database now."""
     snapshot = progress_snapshot(session)
-    focus = queries.focus_run(session)
+    focus_runs = queries.focus_runs(session)
+    focus = focus_runs[0] if focus_runs else None
     failed = session.status in (SessionStatus.FAILED, SessionStatus.INTERRUPTED)
     allowed = permissions.can_cancel(request.user, session)
     return {
@@ -281,8 +282,15 @@ def _progress_context(request: HttpRequest, session: TrainingSession, *, in_dial
         "in_dialog": in_dialog,
         "stages": _stages(snapshot),
         "focus": focus,
-        "curves": {tag: queries.curve_points(focus, tag) for tag in CURVE_TAGS} if focus else {},
-        "log": queries.log_tail(focus, limit=LOG_LINES) if focus else [],
+        # Curves and output of each skill training now (or of the last one that ran).
+        "panels": [
+            {
+                "focus": run, "suffix": f"-{index}" if index else "",
+                "curves": {tag: queries.curve_points(run, tag) for tag in CURVE_TAGS},
+                "log": queries.log_tail(run, limit=LOG_LINES),
+            }
+            for index, run in enumerate(focus_runs)
+        ] or [{"focus": None, "suffix": "", "curves": {}, "log": []}],
         "hints": queries.failure_hints(session) if failed else [],
         "may_cancel": allowed,
         "may_retry": permissions.can_resume(request.user, session),

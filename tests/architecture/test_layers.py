@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, int, str]] = [
     ("tasks.scene", 1, ""),
     ("training.trainer", 1, ""),
     ("training.executor", 1, ""),
+    ("training.ray_executor", 1, ""),
     ("training.outcomes", 1, ""),
     ("genhrl_site.env", 2, ""),
     ("genhrl_site.settings", 2, ""),
@@ -179,7 +180,8 @@ def test_the_layer_walk_sees_lazy_and_relative_imports() -> None:
 
 def test_trainer_and_executor_import_no_django() -> None:
     code = (
-        "import sys, training.trainer.__main__, training.executor, training.outcomes, tasks.genhrl; "
+        "import sys, training.trainer.__main__, training.executor, training.ray_executor, training.outcomes, "
+        "tasks.genhrl; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'ninja', 'django_eventstream')); "
         "print(bad); sys.exit(1 if bad else 0)"
     )

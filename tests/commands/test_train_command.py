@@ -156,3 +156,17 @@ def test_ctrl_c_cancels_gracefully_and_leaves_no_process(fetch_block, fake):
     assert session.events.filter(kind=SessionEvent.Kind.CANCEL_REQUESTED, actor__startswith="cli:").exists()
     # The signal handlers are restored.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_slots_train_independent_skills_at_once_from_the_terminal(patrol, fake):
+    fake("--epoch-seconds", "0.05")
+    output = train("patrol_beacons", *SMALL, "--slots", "2")
+
+    session = TrainingSession.objects.get()
+    assert session.status == SessionStatus.COMPLETED
+    assert "up to 2 skills at once" in output and "All 7 skills trained." in output
+    runs = list(session.skill_runs.all())
+    assert any(a.pk < b.pk and a.started_at < b.finished_at and b.started_at < a.finished_at
+               for a in runs for b in runs)
+    with pytest.raises(CommandError, match="--slots must be between 1 and 64"):
+        train("patrol_beacons", "--slots", "0")

@@ -71,6 +71,7 @@ def main() -> int:
     parser.add_argument("--frames-per-epoch", type=int, default=1000)
     parser.add_argument("--flood", type=int, default=0, help="print this many plain lines first")
     parser.add_argument("--crash-after", type=int, default=0, help="raise after this many epochs")
+    parser.add_argument("--only-skill", help="misbehave (crash, ...) only when training this skill")
     parser.add_argument("--traceback-exit0", action="store_true")
     parser.add_argument("--ignore-signals", action="store_true")
     parser.add_argument("--spawn-child", action="store_true")
@@ -80,6 +81,8 @@ def main() -> int:
     args = parser.parse_args()
 
     spec = json.loads(Path(args.spec).read_text())
+    if args.only_skill and spec["skill"] != args.only_skill:
+        args.crash_after = 0
     # What the launcher gave us, for tests of the launch line.
     (Path(spec["run_dir"]) / "launch.json").write_text(
         json.dumps({"cwd": os.getcwd(), "env": dict(os.environ), "argv": sys.argv})

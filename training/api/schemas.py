@@ -139,7 +139,8 @@ class ProgressSnapshot(Schema):
     active: bool
     terminal: bool
     progress: float = Field(description="0-1 over every planned skill.")
-    current_skill: str | None
+    current_skill: str | None = Field(description="The skill started last (see training_skills).")
+    training_skills: list[str] = Field(description="Every skill training now, in training order.")
     skills: list[SkillProgress]
     totals: SessionTotals
     elapsed_s: float

@@ -34,7 +34,7 @@ from training.engine.dbguard import DatabaseGuard
 from training.engine.planning import CommandBuilder, PlanError
 from training.engine.slots import SlotPool
 from training.engine.supervision import Timings, Trainer
-from training.executor import LocalExecutor
+from training.executor import LaunchContext, LocalExecutor
 from training.leases import worker_identity
 from training.models import (
     IllegalTransition,
@@ -45,6 +45,7 @@ from training.models import (
     Stage,
     TrainingSession,
 )
+from training.ray_executor import RayExecutor, submission_id
 from training.signals import notify_changed
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,16 @@ GPU_BUFFER_HINT = (
     "PhysX GPU buffers overflowed; results may be unreliable. Consider fewer parallel environments "
     "(--num-envs)."
 )
+
+
+def configured_executor(timings: Timings) -> LocalExecutor | RayExecutor:
+    """The executor of GENHRL_EXECUTOR: subprocesses here, or jobs on the Ray cluster."""
+    if settings.GENHRL_EXECUTOR == "ray":
+        from training import leases
+
+        # Ray's own SIGKILL comes after the supervisor's two graceful steps would have.
+        return leases.ray_executor(stop_wait_seconds=int(timings.sigint_grace + timings.sigterm_grace))
+    return LocalExecutor()
 
 
 class SessionTakenOver(Exception):
@@ -70,7 +81,7 @@ class RunningSkill:
     """A skill training now, for displays and tests: its run row, process group and time so far."""
 
     run: SkillRun
-    pgid: int
+    pgid: int | None  # None for a Ray job
     elapsed: float
 
 
@@ -83,7 +94,7 @@ class Orchestrator:
         *,
         worker_id: str | None = None,
         actor: str | None = None,
-        executor: LocalExecutor | None = None,
+        executor: LocalExecutor | RayExecutor | None = None,
         command_builder: CommandBuilder | None = None,
         timings: Timings | None = None,
         on_update: Callable[[Orchestrator], None] | None = None,
@@ -94,9 +105,9 @@ class Orchestrator:
         self.config = TrainingConfig.from_json(session.config)
         self.worker_id = worker_id or worker_identity()
         self.actor = actor or f"worker:{self.worker_id}"
-        self.executor = executor or LocalExecutor()
-        self.command_builder = command_builder or planning.default_command_builder
         self.timings = timings or Timings()
+        self.executor = executor or configured_executor(self.timings)
+        self.command_builder = command_builder or planning.default_command_builder
         self.on_update = on_update
         self.runs: list[SkillRun] = []
         self.deleted: list[Path] = []
@@ -335,9 +346,17 @@ class Orchestrator:
         )
         TrainingSession.objects.filter(pk=self.session.pk).update(current_skill=skill, updated_at=timezone.now())
         self.session.current_skill = skill
+        context = LaunchContext(
+            job_id=submission_id(settings.GENHRL_INSTANCE, self.session.pk, run.pk) if self.executor.name == "ray" else "",
+            backend=self.config.backend,
+            metadata={"genhrl_session": str(self.session.pk), "genhrl_run": str(run.pk), "genhrl_task": self.task.name},
+        )
+        # The job's id is recorded before it exists: a crash in between never loses track of it.
+        SkillRun.objects.filter(pk=run.pk).update(executor=self.executor.name, job_id=context.job_id)
         try:
-            process = self.executor.launch(command, run_folder / "trainer.log", wake=self._wake)
-        except OSError as exc:
+            process = self.executor.launch(command, run_folder / "trainer.log", wake=self._wake, context=context)
+        except Exception as exc:
+            # OSError locally; a refused submission (no cluster, an id that exists) with Ray.
             self._fail_unstarted(run, outcomes.Code.LAUNCH, f"cannot start the trainer: {exc}",
                                  "cannot start the trainer")
             return None

@@ -4,7 +4,9 @@ A worker (or `manage.py train --slots N`) owns one `SlotPool`; every session it 
 slot per trainer it launches and gives it back when the trainer ends. One session may hold
 several slots (skills in different subtrees train in parallel), but never at the expense of
 another: a session holding its fair share (`total // sessions that want slots`, at least one)
-gets another slot only when no other session, and no queued session, is waiting for one.
+gets another slot only when no other session is waiting for one. (A worker claims a queued
+session as soon as it runs fewer sessions than it has slots, and registers it as wanting a slot
+at once, so a session that is just planning is not passed over either.)
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ class SlotPool:
         self._lock = threading.Lock()
         self._held: dict[Hashable, int] = {}
         self._wanting: dict[Hashable, int] = {}  # holder -> skills it could start now
-        self.queued_waiting = False  # set by the worker: a queued session waits to be claimed
 
     @property
     def free(self) -> int:
@@ -61,7 +62,7 @@ class SlotPool:
                     count and self._held.get(other, 0) < self._fair_share()
                     for other, count in self._wanting.items() if other != holder
                 )
-                if others_hungry or (self.queued_waiting and mine >= 1):
+                if others_hungry:
                     return False
             self._held[holder] = mine + 1
             return True

@@ -19,6 +19,7 @@ from enum import IntEnum
 from training.engine.recording import Recorder
 from training.executor import TrainerProcess
 from training.models import SkillRun
+from training.ray_executor import RayTrainerJob
 
 
 @dataclass
@@ -52,7 +53,9 @@ class StopPhase(IntEnum):
 class Trainer:
     """One launched trainer, as its supervisor sees it."""
 
-    def __init__(self, run: SkillRun, process: TrainerProcess, timings: Timings, *, stall_seconds: float) -> None:
+    def __init__(
+        self, run: SkillRun, process: TrainerProcess | RayTrainerJob, timings: Timings, *, stall_seconds: float,
+    ) -> None:
         self.run = run
         self.process = process
         self.timings = timings
@@ -68,7 +71,8 @@ class Trainer:
         self._next_escalation = 0.0
 
     @property
-    def pgid(self) -> int:
+    def pgid(self) -> int | None:
+        """The trainer's process group (local executor); None for a Ray job."""
         return self.process.pgid
 
     @property
@@ -115,7 +119,7 @@ class Trainer:
         self.phase = StopPhase.SIGINT
         self._next_escalation = now + self.timings.sigint_grace
         self._send(signal.SIGINT)
-        self.process.note(f"supervisor: stopping ({reason}): SIGINT to process group {self.pgid}")
+        self.process.note(f"supervisor: stopping ({reason}): SIGINT to {self.process.describe}")
 
     def _send(self, sig: int) -> None:
         # A stopped (SIGSTOP, ^Z, a debugger) trainer only acts on its signals once it runs again.

@@ -39,6 +39,9 @@ from training.signals import session_queued
 
 logger = logging.getLogger(__name__)
 
+# With the Ray executor: how often a worker looks for jobs whose runs are already over.
+RAY_SWEEP_INTERVAL = 30.0
+
 
 @dataclass
 class RunningSession:
@@ -84,6 +87,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._last_heartbeat = 0.0
         self._last_reap = 0.0
+        self._last_sweep = 0.0
         # When this worker last found the database reachable again after an outage: every
         # supervisor's heartbeat went stale during it, so nothing is reaped until they have had a
         # lease's time to write again (else a live session would be marked interrupted).
@@ -106,6 +110,9 @@ class Worker:
             # Sessions of crashed workers (any process) would otherwise block their task forever.
             leases.reap_stale_sessions(stale_after=self.stale_after)
             self._last_reap = now
+        if settings.GENHRL_EXECUTOR == "ray" and now - self._last_sweep >= RAY_SWEEP_INTERVAL:
+            self._last_sweep = now
+            self._sweep_ray()
         claimed = []
         while not self._stop.is_set() and self.free_slots() > 0:
             session = self.claim_one()
@@ -113,6 +120,16 @@ class Worker:
                 break
             claimed.append(session.pk)
         return claimed
+
+    def _sweep_ray(self) -> None:
+        """Stop Ray jobs whose runs are over; a cluster hiccup is logged, never stops the loop."""
+        try:
+            stopped = leases.sweep_ray_jobs()
+        except Exception:
+            logger.warning("worker %s: Ray sweep failed; retrying later", self.worker_id, exc_info=True)
+            return
+        if stopped:
+            logger.warning("worker %s: stopped Ray jobs whose runs were over: %s", self.worker_id, stopped)
 
     def _reaping_allowed(self, now: float) -> bool:
         if self._database_down:
