@@ -159,3 +159,29 @@ def test_a_deleted_session_ends_its_streams_once(relay, fetch_block, queue, list
     relay.step()
 
     assert received(listener, pk) == [("done", {"session_id": pk, "status": "deleted", "error": "the session was deleted"})]
+
+
+def test_viewers_are_told_when_the_database_is_away_and_back(relay, monkeypatch, fetch_block, queue, listen):
+    """Training goes on without the database; the page says so instead of freezing silently."""
+    from django.db import OperationalError
+
+    session = queue(fetch_block)
+    listener = listen(session.pk)
+    calls = []
+
+    def outage_then_back() -> int:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise OperationalError("server closed the connection unexpectedly")
+        return 0
+
+    monkeypatch.setattr(relay, "step", outage_then_back)
+    monkeypatch.setattr(sse, "ERROR_BACKOFF_SECONDS", 0.01)
+    relay.start()
+    try:
+        assert_soon(lambda: len(calls) >= 4)
+    finally:
+        relay.stop()
+    notices = [data for kind, data in received(listener, session.pk) if kind == sse.NOTICE]
+    assert [n["database"] for n in notices] == ["unavailable", "available"]  # once each
+    assert "training goes on" in notices[0]["message"]

@@ -131,3 +131,18 @@ def test_the_sweep_stops_jobs_whose_runs_are_over(fetch_block, on_ray):
     runs[0].transition_to(SkillStatus.CANCELLED, actor="test")
     assert leases.sweep_ray_jobs() == [job_id]
     assert wait_for(lambda: job_status(executor, job_id) == "STOPPED", timeout=30)
+
+
+def test_ray_check_proves_each_node_sees_the_portals_folders(on_ray, tmp_path, settings):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("ray_check", stdout=out)
+    text = out.getvalue()
+    assert "node 127.0.0.1" in text and "torch 2." in text and "All 1 node(s) can run" in text
+    assert "ok   data folder (run folders)" in text and "(writable)" in text
+    settings.GENHRL_ISAACLAB_ROOT = tmp_path / "not-mounted"  # a path the node does not have
+    with pytest.raises(CommandError, match="1 node"):
+        call_command("ray_check", stdout=io.StringIO())

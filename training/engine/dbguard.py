@@ -25,7 +25,7 @@ T = TypeVar("T")
 # What a lost or refused connection raises; anything else (an IntegrityError, a bug) is not an outage.
 OUTAGE_ERRORS = (OperationalError, InterfaceError)
 BACKOFF_FIRST = 0.25
-BACKOFF_MAX = 5.0
+BACKOFF_MAX = 2.0  # short enough that a database back after a long outage is seen within seconds
 
 
 class DatabaseGuard:
@@ -35,6 +35,7 @@ class DatabaseGuard:
         self.outage_limit = outage_limit
         self.clock = clock
         self.down_since: float | None = None
+        self._last_failure = 0.0
         self._retry_at = 0.0
         self._backoff = BACKOFF_FIRST
         self._last_outage: float | None = None  # length of the outage that just ended, until reported
@@ -61,6 +62,7 @@ class DatabaseGuard:
         return result
 
     def _failed(self, now: float, exc: Exception) -> None:
+        self._last_failure = now
         if self.down_since is None:
             self.down_since = now
             logger.warning("database unreachable (%s); training goes on, writes are kept", exc)
@@ -79,7 +81,10 @@ class DatabaseGuard:
         return self.down_for() >= self.outage_limit
 
     def given_up(self) -> bool:
-        return self.down_for() >= 2 * self.outage_limit
+        """Twice the limit passed and the database still refused a try made after that."""
+        if self.down_since is None:
+            return False
+        return self._last_failure - self.down_since >= 2 * self.outage_limit
 
     def recovered(self) -> bool:
         """True once after an outage ended (so the caller can record that it happened)."""
