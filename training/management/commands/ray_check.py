@@ -70,7 +70,13 @@ class Command(BaseCommand):
         try:
             from ray.util.state import list_nodes
 
-            nodes = [n for n in list_nodes(address=address) if str(n.state) == "ALIVE"]
+            # A head that just started lists its own node a moment after its dashboard answers.
+            deadline = time.monotonic() + 15
+            while True:
+                nodes = [n for n in list_nodes(address=address) if str(n.state) == "ALIVE"]
+                if nodes or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
         except ImportError:
             raise CommandError("Ray is not installed here: pip install -r requirements-ray.txt") from None
         except Exception as exc:
