@@ -14,12 +14,13 @@ API_PREFIX = "/api/"
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PREFIX)
+    return request.path_info.startswith(API_PREFIX)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse({"detail": f"bad request: {exception}" if str(exception) else "bad request"}, status=400)
+        # Not the exception's text: it can echo what the client sent (a Host header, a file name).
+        return JsonResponse({"detail": "bad request: the request was malformed or too large"}, status=400)
     return defaults.bad_request(request, exception)
 
 

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 LOCKED_STATUS = 429
+TOKEN_CREDENTIAL = "api-token:"  # the "username" a failed API token is counted under
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -21,6 +22,16 @@ def client_ip(request: HttpRequest) -> str | None:
         return remote
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
     return forwarded[-count] if len(forwarded) >= count else remote
+
+
+def lockout_parameters(request: HttpRequest, credentials: dict[str, Any] | None = None) -> list[Any]:
+    """What a failure counts against (django-axes' AXES_LOCKOUT_PARAMETERS): the account and the
+    client address for a sign-in; the client address alone for an API token (a token's visible
+    prefix is no secret, so counting failures against it would let anyone lock its owner out)."""
+    username = str((credentials or {}).get("username") or "")
+    if username.startswith(TOKEN_CREDENTIAL):
+        return ["ip_address"]
+    return [["username"], ["ip_address"]]
 
 
 def _cooloff_minutes() -> int:
@@ -40,7 +51,7 @@ def lockout_response(
     """What a locked-out client gets (django-axes' AXES_LOCKOUT_CALLABLE): JSON under /api/, a page
     that says what happened and how long it lasts elsewhere."""
     minutes = _cooloff_minutes()
-    if request.path.startswith("/api/"):
+    if request.path_info.startswith("/api/"):
         return JsonResponse({"detail": locked_out_message()}, status=LOCKED_STATUS)
     username = (credentials or {}).get("username") or request.POST.get("username", "")
     context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes, "username": username}

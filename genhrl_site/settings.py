@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -42,13 +44,26 @@ def _secret_key() -> str:
         if len(key) < 32:
             raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long")
         return key
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        # Created 0600 from the start, never readable by others even for a moment.
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return _generated_once(DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
+
+
+def _generated_once(path: Path, make: Any) -> str:
+    """A value generated on first start and kept in the data folder (0600).
+
+    Written to a private temporary file, then linked into place: two processes starting together
+    (daphne and a worker) both read the one that won, never a half-written or empty file.
+    """
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
         with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(50))
-    return key_file.read_text().strip()
+            out.write(make())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process won the race: use its value
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()
 
 
 SECRET_KEY = _secret_key()
@@ -101,10 +116,7 @@ def _instance_name() -> str:
         if not name.replace("-", "").isalnum() or len(name) > 40:
             raise ImproperlyConfigured("GENHRL_INSTANCE may hold letters, digits and '-' (at most 40)")
         return name
-    path = DATA_DIR / "instance"
-    if not path.exists():
-        path.write_text(secrets.token_hex(4))
-    return path.read_text().strip()
+    return _generated_once(DATA_DIR / "instance", lambda: secrets.token_hex(4))
 
 
 GENHRL_INSTANCE = _instance_name()
@@ -169,6 +181,13 @@ DATABASES = {
         conn_max_age=0,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that stops answering must fail a query within seconds, not block a
+    # supervisor for minutes: the engine rides out outages only if it hears of them.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+         "keepalives_count": 3}
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web server, workers, trainers' supervisors) write the same file.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -195,7 +214,7 @@ AUTHENTICATION_BACKENDS = [
 # address are each refused for GENHRL_LOGIN_COOLOFF_MINUTES; a success resets the count.
 AXES_FAILURE_LIMIT = env_int("GENHRL_LOGIN_FAILURE_LIMIT", 10, minimum=1, maximum=1000)
 AXES_COOLOFF_TIME = env_int("GENHRL_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=24 * 60) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_LOCKOUT_PARAMETERS = "genhrl_site.security.lockout_parameters"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "genhrl_site.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "genhrl_site.security.client_ip"

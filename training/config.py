@@ -165,6 +165,8 @@ class TrainingConfig:
         for key in sorted(set(given) - known):
             errors.setdefault(key, []).append("unknown option")
 
+        if strict and "backend" in given and not isinstance(given["backend"], str):
+            errors.setdefault("backend", []).append(f"must be one of {', '.join(BACKENDS)}")
         backend = given.get("backend") or (task.backend if task is not None else None)
         backend = backend or settings.GENHRL_DEFAULT_BACKEND
         if backend not in BACKENDS:

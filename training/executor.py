@@ -264,6 +264,7 @@ class TrainerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._readers: list[threading.Thread] = []
         self.started_monotonic = 0.0
+        self.running_since: float | None = None  # a local process runs from its start
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -282,6 +283,7 @@ class TrainerProcess:
             preexec_fn=_die_with_parent(os.getpid()),
         )
         self.started_monotonic = time.monotonic()
+        self.running_since = self.started_monotonic
         for stream, pipe in (("stdout", self._proc.stdout), ("stderr", self._proc.stderr)):
             reader = threading.Thread(
                 target=self._read, args=(stream, pipe), name=f"trainer-{self._proc.pid}-{stream}", daemon=True

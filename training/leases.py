@@ -53,7 +53,7 @@ _ray: RayExecutor | None = None
 def ray_executor(stop_wait_seconds: int = 40) -> RayExecutor:
     """The Ray executor of this process (GENHRL_RAY_ADDRESS), built once: its client is reused."""
     global _ray
-    if _ray is None or _ray.address != settings.GENHRL_RAY_ADDRESS:
+    if _ray is None or (_ray.address, _ray.stop_wait_seconds) != (settings.GENHRL_RAY_ADDRESS, stop_wait_seconds):
         _ray = RayExecutor(
             settings.GENHRL_RAY_ADDRESS, instance=settings.GENHRL_INSTANCE,
             resources={

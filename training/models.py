@@ -157,23 +157,29 @@ def _apply_transition(
     allowed: dict[str, frozenset[str]],
     to: str,
     fields: dict[str, Any],
-) -> str:
-    """Move `obj.status` to `to` with a conditional UPDATE; return the previous status."""
+    event: dict[str, Any],
+) -> None:
+    """Move `obj.status` to `to` with a conditional UPDATE and record the event, in one transaction.
+
+    The object in memory changes only once that transaction committed: a write that fails (the
+    database went away) leaves it as the database has it, so the caller can simply try again.
+    """
     current: str = obj.status  # type: ignore[attr-defined]
     if to not in allowed[current]:
         raise IllegalTransition(f"{type(obj).__name__} {obj.pk}: {current} -> {to} is not allowed")
     changes = {"status": to, **fields}
     if hasattr(obj, "updated_at"):
         changes["updated_at"] = timezone.now()
-    updated = type(obj)._default_manager.filter(pk=obj.pk, status=current).update(**changes)
-    if not updated:
-        obj.refresh_from_db(fields=["status"])
-        raise IllegalTransition(
-            f"{type(obj).__name__} {obj.pk} is now {obj.status}, no longer {current}"  # type: ignore[attr-defined]
-        )
+    with transaction.atomic():
+        updated = type(obj)._default_manager.filter(pk=obj.pk, status=current).update(**changes)
+        if not updated:
+            obj.refresh_from_db(fields=["status"])
+            raise IllegalTransition(
+                f"{type(obj).__name__} {obj.pk} is now {obj.status}, no longer {current}"  # type: ignore[attr-defined]
+            )
+        SessionEvent.objects.create(from_state=current, to_state=to, **event)
     for name, value in changes.items():
         setattr(obj, name, value)
-    return current
 
 
 class TrainingSession(models.Model):
@@ -263,12 +269,9 @@ class TrainingSession(models.Model):
         if to in _SESSION_TERMINAL:
             fields.setdefault("finished_at", now)
             fields.setdefault("pid", None)
-        with transaction.atomic():
-            previous = _apply_transition(self, SESSION_TRANSITIONS, to, fields)
-            SessionEvent.objects.create(
-                session=self, kind=SessionEvent.Kind.STATUS, from_state=previous, to_state=to,
-                message=message, actor=actor,
-            )
+        _apply_transition(self, SESSION_TRANSITIONS, to, fields, {
+            "session": self, "kind": SessionEvent.Kind.STATUS, "message": message, "actor": actor,
+        })
 
     def set_stage(self, stage: str, *, actor: str, message: str = "") -> None:
         """Advance the stage (never backwards) and record it."""
@@ -361,12 +364,10 @@ class SkillRun(models.Model):
             started = fields.get("started_at", self.started_at)
             if started is not None:
                 fields.setdefault("elapsed_seconds", (now - started).total_seconds())
-        with transaction.atomic():
-            previous = _apply_transition(self, SKILL_TRANSITIONS, to, fields)
-            SessionEvent.objects.create(
-                session_id=self.session_id, skill_run=self, kind=SessionEvent.Kind.SKILL_STATUS,
-                from_state=previous, to_state=to, message=message, actor=actor,
-            )
+        _apply_transition(self, SKILL_TRANSITIONS, to, fields, {
+            "session_id": self.session_id, "skill_run": self, "kind": SessionEvent.Kind.SKILL_STATUS,
+            "message": message, "actor": actor,
+        })
 
 
 class MetricPoint(models.Model):

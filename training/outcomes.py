@@ -100,7 +100,8 @@ def judge(facts: RunFacts) -> Outcome:
     else:
         reason = facts.done_reason or facts.stop_reason or "exited"
 
-    if facts.stop_reason == "cancelled":
+    finished = facts.done_reason == "target_reached" and facts.has_policy and not facts.traceback
+    if facts.stop_reason == "cancelled" and not (finished and facts.success_states >= facts.min_success_states):
         return Outcome(CANCELLED, reason)
     if traceback:
         code = Code.SPEC_INVALID if exception_name(traceback[-1]) in SPEC_EXCEPTIONS else Code.CRASHED

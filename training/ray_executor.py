@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from training.executor import (
+    MAX_LINE_BYTES,
     LaunchCommand,
     LaunchContext,
     Output,
@@ -55,7 +56,13 @@ from training.executor import (
 # Seconds between status requests while a job runs (each is an HTTP call to the head).
 STATUS_EVERY = 1.0
 TAIL_RETRY_SECONDS = 1.0
-TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+REQUEST_TIMEOUT = 10.0  # no call to the head may block the supervisor longer than this
+# After Ray says a job ended, how long its log may take to arrive (its tailer lags ~1-2 s).
+TAIL_GRACE = 10.0
+# After a stop, how long past Ray's own SIGKILL to wait for a final status before giving up on it.
+STOP_MARGIN = 30.0
+LOST = "LOST"  # the head does not know the job (restarted, or the job was deleted)
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "LOST")
 ACTIVE = ("PENDING", "RUNNING")
 # Ray's own lines at the top of a job's log: "<date> INFO job_manager.py:NNN -- Runtime env ..." and
 # "Running entrypoint for job <id>: <entrypoint>".
@@ -68,9 +75,15 @@ def submission_id(instance: str, session_id: int, run_id: int) -> str:
 
 
 def client(address: str) -> Any:
+    """A JobSubmissionClient whose requests time out (Ray's own never do)."""
     from ray.job_submission import JobSubmissionClient
 
-    return JobSubmissionClient(address)
+    class TimedClient(JobSubmissionClient):  # type: ignore[misc, valid-type]
+        def _do_request(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", REQUEST_TIMEOUT)
+            return super()._do_request(*args, **kwargs)
+
+    return TimedClient(address)
 
 
 @dataclass(frozen=True)
@@ -126,10 +139,11 @@ class RayExecutor:
             return False
 
     def status(self, job_id: str) -> str | None:
+        """The job's status, LOST if the head does not know it, None if the head did not answer."""
         try:
             return str(self.client.get_job_status(job_id))
-        except Exception:
-            return None
+        except Exception as exc:
+            return LOST if "status code 404" in str(exc) else None
 
     def our_jobs(self) -> list[tuple[str, str, dict[str, str]]]:
         """(submission id, status, metadata) of this portal instance's jobs that are not over."""
@@ -165,11 +179,15 @@ class _LineJoiner:
         self.consumed += len(data)
         buffer = self.pending + data
         end = buffer.rfind(b"\n")
-        if end < 0:
-            self.pending = buffer
-            return
-        complete, self.pending = buffer[: end + 1], buffer[end + 1 :]
-        self._emit(complete.split(b"\n")[:-1])
+        complete, self.pending = (buffer[: end + 1], buffer[end + 1 :]) if end >= 0 else (b"", buffer)
+        lines = complete.split(b"\n")[:-1] if complete else []
+        if len(self.pending) >= MAX_LINE_BYTES:
+            # A line that never ends (a `\r` progress bar: Ray merges stderr in) is passed on in pieces.
+            cut = len(self.pending) - len(self.pending) % MAX_LINE_BYTES
+            lines.append(self.pending[:cut])
+            self.pending = self.pending[cut:]
+        if lines:
+            self._emit(lines)
 
     def flush(self) -> None:
         if self.pending:
@@ -214,8 +232,13 @@ class RayTrainerJob:
         self._returncode: int | None = None
         self._last_status_at = 0.0
         self._stop_asked = False
+        self._stop_asked_at = 0.0
         self._ended_while_pending = False
+        self._terminal_seen_at: float | None = None
         self.started_monotonic = 0.0
+        # When it began to run (None while it waits for resources): the stall and time-limit
+        # clocks start here, not at submission.
+        self.running_since: float | None = None
 
     @property
     def describe(self) -> str:
@@ -233,10 +256,14 @@ class RayTrainerJob:
         kwargs: dict[str, Any] = {"entrypoint_num_cpus": self.resources.cpus}
         if self.resources.gpus:
             kwargs["entrypoint_num_gpus"] = self.resources.gpus
-        self.executor.client.submit_job(
-            entrypoint=entrypoint(self.command), submission_id=self.job_id,
-            runtime_env={"env_vars": env}, metadata=self.metadata, **kwargs,
-        )
+        try:
+            self.executor.client.submit_job(
+                entrypoint=entrypoint(self.command), submission_id=self.job_id,
+                runtime_env={"env_vars": env}, metadata=self.metadata, **kwargs,
+            )
+        except BaseException:
+            self.close(reader_timeout=0)
+            raise
         self.started_monotonic = time.monotonic()
         self._collector.note(f"submitted as Ray job {self.job_id} to {self.executor.address}")
         self._tail = threading.Thread(target=self._run_tail, name=f"ray-tail-{self.job_id}", daemon=True)
@@ -250,9 +277,13 @@ class RayTrainerJob:
             while not self._closing.is_set():
                 try:
                     asyncio.run(self._tail_once(joiner))
-                except Exception:  # the WebSocket dropped: re-tail, skipping what was read
-                    pass
+                    dropped = False  # closed by Ray: the job ended and its log was all sent
+                except Exception:
+                    dropped = True  # the WebSocket dropped: re-tail, skipping what was read
                 if self._terminal_status() is not None:
+                    if dropped and self._status != LOST:
+                        with contextlib.suppress(Exception):  # what came after the drop
+                            asyncio.run(self._tail_once(joiner))
                     break
                 self._closing.wait(TAIL_RETRY_SECONDS)
             joiner.flush()
@@ -269,6 +300,8 @@ class RayTrainerJob:
                 skip -= taken
                 data = data[taken:]
             if data:
+                if self.running_since is None:
+                    self.running_since = time.monotonic()
                 joiner.feed(data)
             if self._closing.is_set():
                 return
@@ -277,28 +310,55 @@ class RayTrainerJob:
         status = self.executor.status(self.job_id)
         if status is not None:
             self._status = status
+            if status == "RUNNING" and self.running_since is None:
+                self.running_since = time.monotonic()
         return self._status if self._status in TERMINAL else None
 
     def poll(self) -> int | None:
+        """The job's exit code once it ended and its log is in, else None.
+
+        Ray may say a job ended a second or two before its last lines (the `done` record, the end
+        of a traceback) reach the tail: those decide the outcome, so they are waited for.
+        """
         if self._returncode is not None:
             return self._returncode
         if self._ended_while_pending:
             self._returncode = 0
             return self._returncode
         now = time.monotonic()
-        if not self._tail_done.is_set() and now - self._last_status_at < STATUS_EVERY:
+        if self._terminal_seen_at is None:
+            if not self._tail_done.is_set() and now - self._last_status_at < STATUS_EVERY:
+                return self._give_up_after_stop(now)
+            self._last_status_at = now
+            if self._terminal_status() is None:
+                return self._give_up_after_stop(now)
+            self._terminal_seen_at = now
+        if not self._tail_done.is_set() and now - self._terminal_seen_at < TAIL_GRACE:
             return None
-        self._last_status_at = now
-        status = self._terminal_status()
-        if status is None:
-            return None
-        code: int | None = None
-        with contextlib.suppress(Exception):
-            code = self.executor.client.get_job_info(self.job_id).driver_exit_code
-        if code is None:
-            code = 0 if status in ("SUCCEEDED", "STOPPED") else 1
-        self._returncode = int(code)
+        self._returncode = self._exit_code()
         return self._returncode
+
+    def _exit_code(self) -> int:
+        if self._status == LOST:
+            self.note(f"the Ray head does not know job {self.job_id} any more (restarted?): its end is unknown")
+            return -1
+        details: Any = None
+        with contextlib.suppress(Exception):
+            details = self.executor.client.get_job_info(self.job_id)
+        code = getattr(details, "driver_exit_code", None)
+        if self._status == "FAILED" and getattr(details, "message", None):
+            self.note(f"Ray: job {self.job_id} failed: {details.message}")
+        if code is None:
+            code = 0 if self._status in ("SUCCEEDED", "STOPPED") else 1
+        return int(code)
+
+    def _give_up_after_stop(self, now: float) -> None:
+        """A stopped job Ray never reports as ended (its head hangs): stop waiting for it."""
+        if self._stop_asked and now - self._stop_asked_at > self.executor.stop_wait_seconds + STOP_MARGIN:
+            self.note(f"no final status for {self.job_id} from Ray after its stop; the sweep stops it if it runs")
+            self._returncode = -9
+            return None
+        return None
 
     @property
     def returncode(self) -> int | None:
@@ -335,7 +395,9 @@ class RayTrainerJob:
             return True  # a Ray job cannot be stopped with SIGSTOP from here: nothing to resume
         if not self._stop_asked:
             self._stop_asked = True
-            if self._status == "PENDING" or self.executor.status(self.job_id) == "PENDING":
+            self._stop_asked_at = time.monotonic()
+            status = self.executor.status(self.job_id) or self._status  # Ray first, the cache if it is silent
+            if status == "PENDING":
                 # Ray would start it later and only then stop it: the run ends now for the portal,
                 # and the sweep stops the job (ray-project/ray#58353).
                 self._ended_while_pending = True
@@ -356,9 +418,11 @@ class RayTrainerJob:
         self.executor.stop(self.job_id)
 
     def close(self, reader_timeout: float = 5.0) -> None:
+        # Let the tail finish on its own first (the last lines decide the outcome), then cut it.
+        self._tail_done.wait(reader_timeout)
         self._closing.set()
         if self._tail is not None:
-            self._tail.join(timeout=reader_timeout)
+            self._tail.join(timeout=1.0)
         if self._collector is not None:
             self._collector.finish_tracebacks()
         if self._log is not None:

@@ -41,14 +41,17 @@ class CutOnce:
     """An on_update hook that, once the first skill has some progress, kills the supervisor's
     database connection (and with `refuse_for`, refuses new ones for that long)."""
 
-    def __init__(self, admin: psycopg.Connection, refuse_for: float = 0.0) -> None:
+    def __init__(self, admin: psycopg.Connection, refuse_for: float = 0.0, needs_progress: bool = True) -> None:
         self.admin = admin
+        self.needs_progress = needs_progress
         self.refuse_for = refuse_for
         self.done = False
 
     def __call__(self, orch) -> None:
         training = orch.training()
-        if self.done or not training or training[0].run.frames == 0 or connection.connection is None:
+        if self.done or connection.connection is None:
+            return
+        if self.needs_progress and (not training or training[0].run.frames == 0):
             return
         self.done = True
         name = connection.settings_dict["NAME"]
@@ -84,3 +87,19 @@ def test_a_long_outage_stops_the_trainer_gracefully_and_keeps_its_states(fetch_b
     assert (run.status, run.exit_code) == (SkillStatus.CANCELLED, 0)  # SIGINT: a graceful stop
     on_disk = paths.count_success_states(paths.success_dir(run.skill))
     assert run.success_states == on_disk > 0
+
+
+def test_a_connection_lost_as_a_skill_ends_does_not_lose_its_outcome(fetch_block, start, postgres):
+    """The cut lands between the writes that record a finished skill and start the next one."""
+    cut = CutOnce(postgres, needs_progress=False)
+
+    def when_a_skill_completes(orch) -> None:
+        if any(run.status == SkillStatus.COMPLETED for run in orch.runs):
+            cut(orch)
+
+    cut_hook = when_a_skill_completes
+    session = orchestrate(start(fetch_block), on_update=cut_hook).run()
+
+    assert cut.done
+    assert session.status == SessionStatus.COMPLETED, session.error
+    assert set(session.skill_runs.values_list("status", flat=True)) == {SkillStatus.COMPLETED}

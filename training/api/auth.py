@@ -17,7 +17,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
-from genhrl_site.security import LOCKED_STATUS, locked_out_message
+from genhrl_site.security import LOCKED_STATUS, TOKEN_CREDENTIAL, locked_out_message
 from training.tokens import VISIBLE_CHARS, authenticate_token
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -29,7 +29,7 @@ class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         # Wrong tokens count like wrong passwords (django-axes): a client that keeps guessing is
         # refused for a while, whatever it sends.
-        credentials = {"username": f"api-token:{token.strip()[:VISIBLE_CHARS]}"}
+        credentials = {"username": f"{TOKEN_CREDENTIAL}{token.strip()[:VISIBLE_CHARS]}"}
         if not AxesProxyHandler.is_allowed(request, credentials):
             raise HttpError(LOCKED_STATUS, locked_out_message())
         user = authenticate_token(token)

@@ -68,6 +68,16 @@ def configured_executor(timings: Timings) -> LocalExecutor | RayExecutor:
     return LocalExecutor()
 
 
+@dataclass(frozen=True)
+class Concluded:
+    """How a run ended, decided once from its files (the write of it may have to be retried)."""
+
+    outcome: outcomes.Outcome
+    states: int
+    exit_code: int | None
+    elapsed: float
+
+
 class SessionTakenOver(Exception):
     """Another process ended this session (it was marked interrupted): stop, write nothing more."""
 
@@ -118,7 +128,10 @@ class Orchestrator:
         self._trainers: list[Trainer] = []
         self._wake = threading.Event()
         self._last_idle_check = 0.0
-        self._cancel_flag = threading.Event()
+        self._unrecorded: list[Callable[[], None]] = []  # failures to record once the database is back
+        # A plain flag, not a threading.Event: `cancel()` runs in signal handlers, which must not
+        # take a lock the interrupted main thread may be holding.
+        self._cancel_asked = False
         self._force = 0  # repeated local cancels skip the graceful waits
         self._cancel_recorded = False
         # Set when the supervising worker shuts down: the stop is not the user's cancel, and the
@@ -129,9 +142,9 @@ class Orchestrator:
     # -- control from outside the loop (signal handlers, the worker) -------------------------------
     def cancel(self) -> None:
         """Ask for a graceful stop; a second call hurries it (SIGTERM), a third kills (SIGKILL)."""
-        if self._cancel_flag.is_set():
+        if self._cancel_asked:
             self._force += 1
-        self._cancel_flag.set()
+        self._cancel_asked = True
 
     def shutdown(self, reason: str, *, now: bool = False) -> None:
         """Stop because this worker is going away; the session ends `interrupted`, resumable.
@@ -144,7 +157,7 @@ class Orchestrator:
             self._shutdown_reason = reason
         if now:
             self._force = max(self._force, 2)
-        self._cancel_flag.set()
+        self._cancel_asked = True
 
     @property
     def shutting_down(self) -> bool:
@@ -152,7 +165,7 @@ class Orchestrator:
 
     @property
     def cancel_requested(self) -> bool:
-        return self._cancel_flag.is_set()
+        return self._cancel_asked
 
     @property
     def force_level(self) -> int:
@@ -177,7 +190,7 @@ class Orchestrator:
                 self.plan()
             if not self._check_cancel():
                 self.train_all()
-            self.finish()
+            self._until_recorded(self.finish)
         except SessionTakenOver as exc:
             logger.warning("session %s: %s", self.session.pk, exc)
         except DatabaseUnavailable as exc:
@@ -194,6 +207,7 @@ class Orchestrator:
             self._end_failed(f"internal error in the supervisor: {exc!r}")
         finally:
             self._emergency_stop()
+            self._stop_leftover_jobs()
             self.slots.forget(self)
         self.session.refresh_from_db()
         return self.session
@@ -340,19 +354,19 @@ class Orchestrator:
             self._fail_unstarted(run, outcomes.Code.SETUP, str(exc), str(exc))
             return None
         attempt = SkillRun.objects.filter(skill=skill, started_at__isnull=False).count() + 1
-        run.transition_to(
-            SkillStatus.TRAINING, actor=self.actor, attempt=attempt, run_dir=str(run_folder),
-            start_states_from=start_from, message=f"attempt {attempt}",
-        )
-        TrainingSession.objects.filter(pk=self.session.pk).update(current_skill=skill, updated_at=timezone.now())
-        self.session.current_skill = skill
         context = LaunchContext(
             job_id=submission_id(settings.GENHRL_INSTANCE, self.session.pk, run.pk) if self.executor.name == "ray" else "",
             backend=self.config.backend,
             metadata={"genhrl_session": str(self.session.pk), "genhrl_run": str(run.pk), "genhrl_task": self.task.name},
         )
-        # The job's id is recorded before it exists: a crash in between never loses track of it.
-        SkillRun.objects.filter(pk=run.pk).update(executor=self.executor.name, job_id=context.job_id)
+        # One transaction, before the process exists: a job's id is never lost to a crash, and a
+        # write that fails leaves the run pending, to be started again.
+        run.transition_to(
+            SkillStatus.TRAINING, actor=self.actor, attempt=attempt, run_dir=str(run_folder),
+            start_states_from=start_from, executor=self.executor.name, job_id=context.job_id,
+            message=f"attempt {attempt}",
+        )
+        self.session.current_skill = skill
         try:
             process = self.executor.launch(command, run_folder / "trainer.log", wake=self._wake, context=context)
         except Exception as exc:
@@ -364,15 +378,28 @@ class Orchestrator:
         stall = stall_seconds(self.config.backend) if stall is None else stall
         trainer = Trainer(run, process, self.timings, stall_seconds=stall)
         self._trainers.append(trainer)
+        # The pid, the current skill and the session's pid also go with the trainer's first write:
+        # written now if the database allows, a failure here cannot orphan the running trainer.
         run.pid = process.pid
-        SkillRun.objects.filter(pk=run.pk).update(pid=process.pid)
-        TrainingSession.objects.filter(pk=self.session.pk).update(pid=process.pid)
+        trainer.recorder.session_changes = {"current_skill_id": skill.pk, "pid": process.pid}
+        self._db.call(self._record_launch, trainer)
         self._notify()
         return trainer
 
+    def _record_launch(self, trainer: Trainer) -> None:
+        SkillRun.objects.filter(pk=trainer.run.pk).update(pid=trainer.run.pid)
+        TrainingSession.objects.filter(pk=self.session.pk).update(
+            **trainer.recorder.session_changes, updated_at=timezone.now()
+        )
+
     def _fail_unstarted(self, run: SkillRun, code: str, error: str, message: str) -> None:
-        run.transition_to(SkillStatus.FAILED, actor=self.actor, error=error, stop_reason=code, message=message)
-        self._notify()
+        """A run that could not start fails; if the database is away now, that is recorded later."""
+        def record() -> None:
+            run.transition_to(SkillStatus.FAILED, actor=self.actor, error=error, stop_reason=code, message=message)
+            self._notify()
+
+        if self._db.call(lambda: record() or True) is None:
+            self._unrecorded.append(record)
 
     # -- the supervision loop -------------------------------------------------------------------
     def _tick(self) -> None:
@@ -382,6 +409,8 @@ class Orchestrator:
         trainers go on, their output is kept in memory and written once it is back.
         """
         timings = self.timings
+        while self._unrecorded and self._db.call(lambda: self._unrecorded[0]() or True):
+            self._unrecorded.pop(0)
         for trainer in list(self._trainers):
             if not trainer.ended:
                 trainer.collect()
@@ -421,9 +450,21 @@ class Orchestrator:
             self._wake.clear()
 
     def _finish_trainer(self, trainer: Trainer) -> bool:
+        if trainer.outcome is None:
+            trainer.outcome = self._judge(trainer)  # files only: done once, whatever the database does
         self._write(trainer)
-        self._conclude(trainer)
+        self._record_outcome(trainer)
         return True
+
+    def _until_recorded(self, step: Callable[[], None]) -> None:
+        """Run a database step, trying again while the database is away (until the guard gives up)."""
+        while True:
+            done = self._db.call(lambda: step() or True)
+            if done:
+                return
+            if self._db.given_up():
+                raise DatabaseUnavailable(f"the database has been unreachable for {self._db.down_for():.0f} s")
+            time.sleep(self.timings.tick)
 
     def _stop_requested(self) -> str:
         if self.cancel_requested:
@@ -452,11 +493,10 @@ class Orchestrator:
         )
         self._notify()
 
-    def _conclude(self, trainer: Trainer) -> str:
-        """Collect the ended run's facts, judge them, publish its policy, record the outcome."""
+    def _judge(self, trainer: Trainer) -> Concluded:
+        """Collect the ended run's facts, judge them and publish its policy (disk only, no database)."""
         run = trainer.run
         states = paths.count_success_states(paths.success_dir(run.skill))
-        run.success_states = states
         facts = self._facts(trainer, states)
         outcome = outcomes.judge(facts)
         if trainer.stop_reason == "stalled" and not outcome.completed:
@@ -466,16 +506,28 @@ class Orchestrator:
                 paths.publish_policy(Path(run.run_dir) / "policy", run.skill)
             except OSError as exc:
                 outcome = outcomes.publish_failed(exc)
-        try:
-            run.transition_to(
-                outcome.status, actor=self.actor, message=outcome.message(states), exit_code=facts.exit_code,
-                success_states=states, error=outcome.error, stop_reason=str(outcome.reason)[:40],
-                log_excerpt="\n".join(trainer.recorder.tail), elapsed_seconds=trainer.elapsed, frames=run.frames,
-            )
-        except IllegalTransition as exc:
-            # Whoever marked the session interrupted also ended this run.
-            raise SessionTakenOver(str(exc)) from exc
-        TrainingSession.objects.filter(pk=self.session.pk).update(pid=None, updated_at=timezone.now())
+        return Concluded(outcome, states, facts.exit_code, trainer.elapsed)
+
+    def _record_outcome(self, trainer: Trainer) -> str:
+        """Write the run's outcome; safe to repeat after a write the database lost."""
+        run, done = trainer.run, trainer.outcome
+        assert done is not None
+        if run.status != done.outcome.status:
+            try:
+                run.transition_to(
+                    done.outcome.status, actor=self.actor, message=done.outcome.message(done.states),
+                    exit_code=done.exit_code, success_states=done.states, error=done.outcome.error,
+                    stop_reason=str(done.outcome.reason)[:40], log_excerpt="\n".join(trainer.recorder.tail),
+                    elapsed_seconds=done.elapsed, frames=run.frames,
+                )
+            except IllegalTransition as exc:
+                run.refresh_from_db(fields=["status"])
+                if run.status != done.outcome.status:
+                    # Whoever marked the session interrupted also ended this run.
+                    raise SessionTakenOver(str(exc)) from exc
+        others = [t.pgid for t in self._trainers if t is not trainer and not t.ended]
+        TrainingSession.objects.filter(pk=self.session.pk).update(pid=others[0] if others else None,
+                                                                   updated_at=timezone.now())
         self._notify()
         return run.status
 
@@ -511,29 +563,31 @@ class Orchestrator:
             raise SessionTakenOver(f"the session was marked {row['status']} by another process")
         if row["cancel_requested_at"] is not None or row["status"] == SessionStatus.CANCELLING:
             self.session.status = row["status"]
-            self._cancel_flag.set()
+            self._cancel_asked = True
             return True
         return False
 
     def _record_cancel(self) -> None:
-        """Record a local cancel (or a shutdown) once, the way any other process would."""
+        """Record a local cancel (or a shutdown) once, the way any other process would.
+
+        Marked done only once written: a write lost to a database outage is made again later.
+        """
         if self._cancel_recorded:
             return
-        self._cancel_recorded = True
         if self._shutdown_reason:
             # Not a cancel: the session stays `running` until `finish` marks it interrupted.
             SessionEvent.objects.create(
                 session=self.session, kind=SessionEvent.Kind.NOTE, actor=self.actor,
                 message=f"stopping: {self._shutdown_reason}",
             )
-            self._notify()
-            return
-        self._refresh_status()
-        if self.session.status == SessionStatus.RUNNING:
-            services.request_cancel(
-                self.session, actor=self.actor, message="cancel requested by the supervising process"
-            )
-            self._notify()
+        else:
+            self._refresh_status()
+            if self.session.status == SessionStatus.RUNNING:
+                services.request_cancel(
+                    self.session, actor=self.actor, message="cancel requested by the supervising process"
+                )
+        self._cancel_recorded = True
+        self._notify()
 
     def _touch(self) -> None:
         """Heartbeat outside a trainer's supervision (planning, between skills)."""
@@ -576,7 +630,8 @@ class Orchestrator:
         trainers, self._trainers = list(self._trainers), []
         for trainer in trainers:
             self.slots.release(self)
-            trainer.kill()
+            if not trainer.ended:
+                trainer.kill()
             try:
                 trainer.run.transition_to(
                     SkillStatus.FAILED, actor=self.actor, error="supervision stopped before the trainer ended",
@@ -586,6 +641,16 @@ class Orchestrator:
                 pass  # already ended by whoever took the session over
             except Exception:
                 logger.exception("session %s: cannot record the abandoned run", self.session.pk)
+
+    def _stop_leftover_jobs(self) -> None:
+        """Ray only: stop any job of this session still known to Ray (one cancelled while it waited
+        for resources starts later otherwise). Workers' sweeps do this too; `manage.py train` has none."""
+        if self.executor.name != "ray":
+            return
+        for run in self.runs:
+            job_id = getattr(run, "job_id", "")
+            if job_id and self.executor.status(job_id) in ("PENDING", "RUNNING"):  # type: ignore[union-attr]
+                self.executor.stop(job_id)  # type: ignore[union-attr]
 
     def _emergency_stop(self) -> None:
         """If a trainer is still running (the supervisor itself failed), kill its group."""

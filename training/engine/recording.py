@@ -28,6 +28,7 @@ TAIL_LINES = 60  # kept in memory for the run's `log_excerpt` and crash reports
 # file has every line) and enough metric points for a long outage.
 MAX_UNWRITTEN_LINES = 5000
 MAX_UNWRITTEN_POINTS = 20000
+MAX_ERRORS = 50  # `error` records kept for the run's verdict
 
 
 def number(record: dict[str, Any], key: str) -> float | None:
@@ -65,6 +66,8 @@ class Recorder:
         self._lines: list[LogLine] = []
         self._metrics: list[MetricPoint] = []
         self.dropped_lines = 0  # lines not stored because the database was away (trainer.log has them)
+        # Session fields to write with the next write (the launch's current skill and pid).
+        self.session_changes: dict[str, Any] = {}
         self._last_seq = 0
         self._writes = 0
         self._last_metric_at = float("-inf")
@@ -154,7 +157,8 @@ class Recorder:
 
     def _on_error(self, record: dict[str, Any]) -> None:
         message = str(record.get("message") or "the trainer reported an error").replace("\x00", "\ufffd")
-        self.errors.append(message)
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(message[:2000])
 
     def _store_metrics(self, record: dict[str, Any]) -> None:
         self._unsaved_metric = None
@@ -197,9 +201,9 @@ class Recorder:
                 last_reward=run.last_reward, success_rate=run.success_rate,
                 success_states=run.success_states, start_states=run.start_states,
                 elapsed_seconds=run.elapsed_seconds, log_line_count=run.log_line_count,
-                source_time=run.source_time, updated_at=now,
+                source_time=run.source_time, pid=run.pid, updated_at=now,
             )
-            session_fields: dict[str, Any] = {"heartbeat_at": now, "updated_at": now}
+            session_fields: dict[str, Any] = {"heartbeat_at": now, "updated_at": now, **self.session_changes}
             if run.source_time is not None:
                 session_fields["source_time"] = max(run.source_time, session.source_time or 0.0)
                 session.source_time = session_fields["source_time"]
@@ -214,6 +218,7 @@ class Recorder:
                 LogLine.objects.filter(skill_run=run, seq__lte=self._last_seq - self.log_rows_kept).delete()
         self._lines = []
         self._metrics = []
+        self.session_changes = {}
         self.new_record = False
         self.last_write = time.monotonic()
         return bool(undisturbed)

@@ -15,6 +15,7 @@ import signal
 import time
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from training.engine.recording import Recorder
 from training.executor import TrainerProcess
@@ -43,6 +44,10 @@ class Timings:
     stall_seconds: float | None = None
 
 
+# A hurried stop (`force_level`) still waits this long between SIGTERM and SIGKILL.
+HURRIED_SIGTERM_GRACE = 1.0
+
+
 class StopPhase(IntEnum):
     RUNNING = 0
     SIGINT = 1
@@ -65,8 +70,10 @@ class Trainer:
         self.last_record_at = self.started  # the stall clock: a record is a sign of life
         self.stall_warned = False
         self.ended = False  # the process exited and its last output was collected
+        self.outcome: Any = None  # orchestrator.Concluded, once judged
         self.stop_reason = ""
         self.phase = StopPhase.RUNNING
+        self._sigterm_at = 0.0
         self.warned_gpu_buffer = False
         self._next_escalation = 0.0
 
@@ -94,15 +101,22 @@ class Trainer:
             self.stall_warned = False
         self.recorder.absorb(output)
 
+    def running_since(self) -> float | None:
+        """When the trainer began to run: its launch locally, later for a Ray job that waited for
+        resources (None while it waits)."""
+        return getattr(self.process, "running_since", self.started)
+
     def quiet_for(self, now: float) -> float:
-        """Seconds since the trainer's last record (or its launch)."""
-        return now - self.last_record_at
+        """Seconds since the trainer's last record, or since it began to run (0 while it waits)."""
+        since = self.running_since()
+        return 0.0 if since is None else now - max(self.last_record_at, since)
 
     # -- stop rules ---------------------------------------------------------------------------------
     def stop_rule(self, now: float, max_seconds: float) -> str:
         """The supervisor's own reason to stop this trainer now, or "" (cancels are the session's)."""
         recorder = self.recorder
-        if now - self.started >= max_seconds:
+        since = self.running_since()
+        if since is not None and now - since >= max_seconds:
             return "time_limit"
         if recorder.done_seen_at is None and self.stall_seconds > 0 and self.quiet_for(now) >= self.stall_seconds:
             return "stalled"
@@ -131,11 +145,15 @@ class Trainer:
         if self.phase >= StopPhase.SIGKILL:
             return
         if force_level >= self.phase:
-            self._next_escalation = now  # repeated Ctrl-C: do not wait out the grace period
+            # Repeated Ctrl-C: no grace period, but SIGTERM still gets a moment (the trainer
+            # flushes its success states on it) before SIGKILL.
+            hurried = self._sigterm_at + HURRIED_SIGTERM_GRACE if self.phase == StopPhase.SIGTERM else now
+            self._next_escalation = min(self._next_escalation, hurried)
         if now < self._next_escalation:
             return
         if self.phase == StopPhase.SIGINT:
             self.phase = StopPhase.SIGTERM
+            self._sigterm_at = now
             self._next_escalation = now + self.timings.sigterm_grace
             self._send(signal.SIGTERM)
             self.process.note("supervisor: still running after SIGINT: SIGTERM to its process group")

@@ -31,13 +31,20 @@ def _numpy_allowed() -> list[Any]:
     return allowed
 
 
+_allowed = False
+
+
 def safe_load(path: str | Path) -> Any:
     """`torch.load` with `weights_only=True` (and numeric numpy scalars); UnsafeFileError otherwise."""
+    global _allowed
     import torch
-    from torch.serialization import safe_globals
 
+    if not _allowed:
+        # Once per process and never removed: the `safe_globals` context manager edits one
+        # process-wide list, so two threads loading at once would drop each other's entries.
+        torch.serialization.add_safe_globals(_numpy_allowed())
+        _allowed = True
     try:
-        with safe_globals(_numpy_allowed()):
-            return torch.load(Path(path), map_location="cpu", weights_only=True)
+        return torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise UnsafeFileError(f"{path}: cannot be loaded safely ({type(exc).__name__})") from exc
