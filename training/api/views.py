@@ -21,7 +21,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 import genhrl_site.converters  # noqa: F401  (registers the `name` path converter)
 from tasks.models import Task
-from training import permissions, queries, services
+from training import permissions, presets, queries, services
 from training.api import schemas
 from training.api.auth import api_auth
 from training.config import ConfigError, TrainingConfig
@@ -104,6 +104,12 @@ def _bad_query(request: HttpRequest, exc: BadParameters) -> HttpResponse:
 @api.exception_handler(ConfigError)
 def _bad_options(request: HttpRequest, exc: ConfigError) -> HttpResponse:
     return api.create_response(request, {"detail": "invalid training options", "errors": exc.errors}, status=400)
+
+
+@api.exception_handler(presets.PresetInvalid)
+def _preset_invalid(request: HttpRequest, exc: presets.PresetInvalid) -> HttpResponse:
+    # The preset, not the request, is what needs fixing: say so (its options as field messages).
+    return api.create_response(request, {"detail": exc.detail, "errors": exc.errors}, status=400)
 
 
 @api.exception_handler(NinjaValidationError)
@@ -244,14 +250,25 @@ def training_status(request: HttpRequest, task_name: str, robot: str | None = No
     summary="Start training a task",
     openapi_extra={"requestBody": START_BODY},
 )
-def training_start(request: HttpRequest, task_name: str, robot: str | None = None) -> Any:
+def training_start(
+    request: HttpRequest, task_name: str, robot: str | None = None, preset: str | None = None
+) -> Any:
     """Queue a session with the options in the JSON body (the same checks as `manage.py train`).
 
+    With `preset` (yours or a shared one; `owner/name` for another's shared one), its options are the
+    base and the body's go on top; a preset that no longer validates is answered 400 naming it.
     403 without the `training.start_training` permission; 409 if the task already has a queued,
     running or cancelling session. The caller becomes the session's owner.
     """
     task = permissions.require_can_start(request, _get_task(task_name, robot))
-    config = TrainingConfig.from_data(_options(request), task=task, strict=True)
+    if preset is not None:
+        try:
+            saved = presets.find(preset, request.user)
+        except presets.PresetNotFound as exc:
+            raise BadParameters({"preset": [str(exc)]}) from None
+        config = presets.config_for(saved, task, _options(request), strict=True)
+    else:
+        config = TrainingConfig.from_data(_options(request), task=task, strict=True)
     try:
         session = services.start_session(task, config, owner=request.user)
     except services.SessionAlreadyActive as exc:
@@ -334,3 +351,12 @@ def training_progress(request: HttpRequest, task_name: str, session_id: int, rob
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+# Issue 14's routers (presets, sweeps, workers, the queue): same authentication and error answers.
+from training.api import lab  # noqa: E402  (after `api` and its handlers exist)
+
+api.add_router("/presets", lab.presets_router)
+api.add_router("/sweeps", lab.sweeps_router)
+api.add_router("/workers", lab.workers_router)
+api.add_router("/queue", lab.queue_router)

@@ -455,7 +455,8 @@ class Orchestrator:
     def _conclude(self, trainer: Trainer) -> str:
         """Collect the ended run's facts, judge them, publish its policy, record the outcome."""
         run = trainer.run
-        states = paths.count_success_states(paths.success_dir(run.skill))
+        workspace = self.session.workspace
+        states = paths.count_success_states(paths.success_dir(run.skill, workspace))
         run.success_states = states
         facts = self._facts(trainer, states)
         outcome = outcomes.judge(facts)
@@ -463,7 +464,7 @@ class Orchestrator:
             outcome = outcomes.stalled(trainer.stall_seconds, outcome)
         if outcome.completed:
             try:
-                paths.publish_policy(Path(run.run_dir) / "policy", run.skill)
+                paths.publish_policy(Path(run.run_dir) / "policy", run.skill, workspace)
             except OSError as exc:
                 outcome = outcomes.publish_failed(exc)
         try:
@@ -493,6 +494,7 @@ class Orchestrator:
             tail=tuple(recorder.tail),
             has_policy=(Path(run.run_dir) / "policy" / "policy.pth").is_file(),
             out_of_memory=process.oom,
+            host_out_of_memory=getattr(process, "host_oom", False),
             max_time_minutes=self.config.max_time,
             num_envs=self.config.num_envs,
         )
