@@ -123,6 +123,7 @@ class TrainingConfigForm(forms.Form):
         self.task = task
         self.config: TrainingConfig | None = None
         base = initial_config or TrainingConfig.from_data({}, task=task)
+        self._base = base
         initial = {name: getattr(base, name) for name in CONFIG_FIELDS}
         initial["max_time"] = f"{base.max_time:g}"  # 180, not 180.0
         kwargs.setdefault("initial", initial)
@@ -168,6 +169,8 @@ class TrainingConfigForm(forms.Form):
         """The valid options with defaults for the rest: what the estimate is computed from."""
         if self.config is not None:
             return self.config
+        if not self.is_bound:
+            return self._base  # the settings it was opened with (a preset, an earlier session's)
         cleaned = getattr(self, "cleaned_data", {})
         options = {k: v for k, v in cleaned.items() if k in CONFIG_FIELDS and k not in self.errors}
         try:

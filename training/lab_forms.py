@@ -20,6 +20,10 @@ from training.lab_models import Preset, Sweep
 from training.queueing import MOVES
 
 PRESET_PREFIX = "preset"
+PARAM_LABELS = {
+    "num_envs": "Parallel environments", "min_success_states": "Min success states", "learning_rate": "Learning rate",
+    "entropy_coef": "Entropy coefficient", "horizon_length": "Horizon", "mini_epochs": "Mini-epochs",
+}
 
 
 class PresetSaveForm(forms.Form):
@@ -89,7 +93,7 @@ class SweepForm(forms.Form):
         self.fields["preset"].queryset = presets.visible_to(user)
         for name in sweeps.PARAMS:
             self.fields[f"p_{name}"] = forms.CharField(
-                label=name.replace("_", " ").capitalize(), required=False,
+                label=PARAM_LABELS[name], required=False,
                 help_text=f"Values ‘a, b, c’ or a range ‘low..high’ (add ‘log’); allowed {sweeps.limits_text(name)}.",
             )
         self.space: dict[str, Any] = {}
