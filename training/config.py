@@ -190,6 +190,9 @@ class TrainingConfig:
         for key in sorted(set(given) - known):
             errors.setdefault(key, []).append("unknown option")
 
+        if not isinstance(given.get("backend", ""), str):
+            errors.setdefault("backend", []).append(f"must be one of {', '.join(BACKENDS)}")
+            given.pop("backend")
         backend = given.get("backend") or (task.backend if task is not None else None)
         backend = backend or settings.GENHRL_DEFAULT_BACKEND
         if backend not in BACKENDS:

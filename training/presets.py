@@ -123,8 +123,8 @@ def save(
     """Save `config` as the owner's preset `name` (replacing their preset of that name); returns
     (preset, created). Sharing needs the permission; a shared name must be free among shared ones."""
     name = name.strip()
-    if not name or len(name) > 100 or "/" in name:
-        raise ValueError("a preset name needs 1-100 characters and no '/'")
+    if not name or len(name) > 100 or "/" in name or any(ord(c) < 32 for c in name) or not _encodable(name):
+        raise ValueError("a preset name needs 1-100 characters, no '/' and no control characters")
     if shared and not can_share(owner):
         raise SharingNotAllowed("sharing presets with the lab needs the 'share presets' permission: ask staff")
     options = options_of(config)
@@ -142,6 +142,14 @@ def save(
     except IntegrityError:
         raise ValueError(f"a shared preset named {name!r} exists already: choose another name") from None
     return preset, created
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")  # a lone surrogate (from JSON "\\ud800") cannot be stored
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def set_shared(preset: Preset, shared: bool, *, by: Any) -> Preset:

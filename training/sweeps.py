@@ -58,6 +58,7 @@ PARAMS: dict[str, type] = {
 MAX_TRIALS = 200
 MAX_SEEDS = 20
 MAX_BUDGET = 100
+MAX_VALUES = 100
 # Which way is better, per metric.
 MAXIMIZE = {Sweep.Metric.SUCCESS_RATE: True, Sweep.Metric.FRAMES: False, Sweep.Metric.WALL_TIME: False}
 
@@ -115,6 +116,8 @@ def _check_space(method: str, space: Mapping[str, Any], base: Mapping[str, Any],
         kind = PARAMS[name]
         try:
             if "values" in spec:
+                if not isinstance(spec["values"], list | tuple) or len(spec["values"]) > MAX_VALUES:
+                    raise ValueError(f"expected a list of at most {MAX_VALUES} values")
                 values = [_as(kind, v) for v in spec["values"]]
                 if not values:
                     raise ValueError("give at least one value")
@@ -295,7 +298,8 @@ def create(
     with transaction.atomic():
         sweep = Sweep.objects.create(
             task=task, owner=owner if getattr(owner, "pk", None) else None,
-            name=(name.strip() or f"{Sweep.Method(method).label.lower()} over {', '.join(checked)}")[:100],
+            name=("".join(c for c in name if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF).strip()
+                  or f"{Sweep.Method(method).label.lower()} over {', '.join(checked)}")[:100],
             method=method, metric=metric, base=base_options, space=checked, seeds=seed_list,
             budget=len(settings) if method == Sweep.Method.GRID else int(budget), random_seed=rseed,
             queue=queue or services.DEFAULT_QUEUE,

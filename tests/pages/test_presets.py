@@ -97,8 +97,8 @@ def test_a_preset_that_no_longer_validates_says_so_everywhere_and_starts_nothing
 
 def test_unknown_presets_are_named(token_client, fetch_block):
     response = token_client.post(api_url(fetch_block, "start") + "&preset=nope", {}, content_type="application/json")
-    assert response.status_code == 400
-    assert response.json()["errors"]["preset"] == ["no preset named 'nope' (yours or shared)"]
+    assert response.status_code == 404
+    assert response.json()["detail"] == "no preset named 'nope' (yours or shared)"
     with pytest.raises(CommandError, match="no preset named 'nope'"):
         call_command("train", "fetch_block", "--preset", "nope", stdout=io.StringIO())
 
@@ -140,8 +140,11 @@ def test_preset_api_lists_creates_and_deletes(token_client, researcher, fetch_bl
     created = response.json()
     assert created["options"]["num_envs"] == 64 and created["owner"] == "researcher"
 
-    bad = token_client.post("/api/presets", {"name": "x", "options": {"num_envs": 1}}, content_type="application/json")
+    bad = token_client.post("/api/presets", {"name": "x", "options": {"num_envs": 20000}}, content_type="application/json")
     assert bad.status_code == 400 and "num_envs" in bad.json()["errors"]
+    worse = token_client.post("/api/presets", {"name": "x", "options": {"num_envs": 64}, "shared": 0},
+                              content_type="application/json")
+    assert worse.status_code == 400  # JSON types only: 0 is not false
 
     assert [p["name"] for p in token_client.get("/api/presets").json()] == ["api"]
     assert token_client.delete(f"/api/presets/{created['id']}").status_code == 204

@@ -7,22 +7,23 @@ Each operation: access helper, validate, a verb of a domain module, answer.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
-from pydantic import ConfigDict
+from pydantic import BeforeValidator, ConfigDict, StrictBool, StrictStr, WithJsonSchema
 
 from training import monitoring, permissions, presets, queueing, services, sweeps
-from training.api.schemas import FieldProblems, Problem
+from training.api.schemas import FieldProblems, Problem, training_options_schema
 from training.config import ConfigError, TrainingConfig
 from training.lab_models import Preset, Sweep
 from training.models import TrainingSession
 
+QUEUE_NAME = r"^[A-Za-z0-9_.-]{1,100}$"
 presets_router = Router(tags=["presets"])
 sweeps_router = Router(tags=["sweeps"])
 workers_router = Router(tags=["workers"])
@@ -39,33 +40,48 @@ class PresetOut(Schema):
     problems: list[str] = Field(description="What no longer validates (empty: usable as saved).")
 
 
+def _json_int(value: Any) -> int:
+    """A JSON integer: 3 or 3.0, never "3" or true (pydantic's lax mode would take those)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("must be a whole number")
+    return int(value)
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_int)]
+
+
 class PresetIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
-    shared: bool = False
-    options: dict[str, Any] = Field(default_factory=dict, description="Training options, as the start body takes them.")
-    task: str | None = Field(None, description="Check the options against this task (its backend); default: none.")
-    robot: str | None = None
+    name: StrictStr = Field(min_length=1, max_length=100, pattern=r"^[^/\x00-\x1f]*\S[^/\x00-\x1f]*$")
+    shared: StrictBool = False
+    # Checked by `TrainingConfig.from_data(strict=True)`, the start body's own check (JSON types only).
+    options: Annotated[dict[str, Any], WithJsonSchema(training_options_schema())] = Field(
+        default_factory=dict, description="Training options, as the start body takes them."
+    )
+    task: StrictStr | None = Field(None, description="Check the options against this task (its backend); default: none.")
+    robot: StrictStr | None = None
 
 
 class SweepIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    task: str
-    robot: str | None = None
-    name: str = ""
+    task: StrictStr
+    robot: StrictStr | None = None
+    name: StrictStr = ""
     method: Literal["grid", "random", "search"]
     metric: Literal["success_rate", "frames", "wall_time"] = "success_rate"
-    seeds: list[int] = Field(min_length=1, max_length=sweeps.MAX_SEEDS)
-    budget: int = Field(0, ge=0, le=sweeps.MAX_BUDGET, description="Settings to try (random, search).")
+    seeds: list[JsonInt] = Field(min_length=1, max_length=sweeps.MAX_SEEDS)
+    budget: Annotated[JsonInt, Field(ge=0, le=sweeps.MAX_BUDGET)] = Field(
+        0, description="Settings to try (random, search)."
+    )
     space: dict[str, Any] = Field(
         description="Per option: a list of values, or {low, high, log} (random and search). Options: "
         + ", ".join(sweeps.PARAMS) + "."
     )
     base: dict[str, Any] = Field(default_factory=dict, description="Options every trial shares.")
-    preset: str | None = Field(None, description="A preset as the base (base options go on top).")
-    random_seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    preset: StrictStr | None = Field(None, description="A preset as the base (base options go on top).")
+    random_seed: Annotated[JsonInt, Field(ge=0, le=2**31 - 1)] | None = None
 
 
 class SettingOut(Schema):
@@ -160,7 +176,7 @@ def preset_list(request: HttpRequest) -> Any:
     return [_preset_out(p) for p in presets.visible_to(request.user)]
 
 
-@presets_router.post("", response={201: PresetOut, 400: FieldProblems, 401: Problem, 403: Problem},
+@presets_router.post("", response={201: PresetOut, 400: FieldProblems, 401: Problem, 403: Problem, 404: Problem},
                      url_name="preset_create", operation_id="preset_create", summary="Save a preset")
 def preset_create(request: HttpRequest, body: PresetIn) -> Any:
     """Save options as your preset `name` (replacing yours of that name). Sharing with the lab needs the
@@ -228,7 +244,7 @@ def sweep_create(request: HttpRequest, body: SweepIn) -> Any:
         try:
             preset = presets.find(body.preset, request.user)
         except presets.PresetNotFound as exc:
-            raise ConfigError({"preset": [str(exc)]}) from None
+            raise HttpError(404, str(exc)) from None
         base = presets.config_for(preset, task, body.base, strict=True)
     sweep = sweeps.create(
         task, owner=request.user, method=body.method, metric=body.metric, space=body.space, seeds=body.seeds,
@@ -285,9 +301,11 @@ def _queue_out(queue: str) -> dict[str, Any]:
     ]}
 
 
-@queue_router.get("", response={200: QueueOut, 401: Problem}, url_name="queue", operation_id="queue_get",
-                  summary="A queue in the order workers will claim it")
-def queue_get(request: HttpRequest, queue: str = services.DEFAULT_QUEUE) -> Any:
+@queue_router.get("", response={200: QueueOut, 400: FieldProblems, 401: Problem}, url_name="queue",
+                  operation_id="queue_get", summary="A queue in the order workers will claim it")
+def queue_get(
+    request: HttpRequest, queue: str = Query(services.DEFAULT_QUEUE, pattern=QUEUE_NAME, description="The queue's name."),
+) -> Any:
     return _queue_out(queue)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from ninja import NinjaAPI, Status
+from ninja import NinjaAPI, Query, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
@@ -120,6 +120,14 @@ def _bad_parameters(request: HttpRequest, exc: NinjaValidationError) -> HttpResp
         field = str(error.get("loc", ["request"])[-1])
         errors.setdefault(field, []).append(str(error.get("msg", "invalid")))
     return api.create_response(request, {"detail": "invalid request", "errors": errors}, status=400)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # ninja's own 400s (a body it cannot parse) get the same shape as every other 400.
+    if exc.status_code == 400:
+        return api.create_response(request, {"detail": "invalid request", "errors": {"body": [str(exc)]}}, status=400)
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
 
 
 @api.exception_handler(PermissionDenied)
@@ -251,7 +259,8 @@ def training_status(request: HttpRequest, task_name: str, robot: str | None = No
     openapi_extra={"requestBody": START_BODY},
 )
 def training_start(
-    request: HttpRequest, task_name: str, robot: str | None = None, preset: str | None = None
+    request: HttpRequest, task_name: str, robot: str | None = None,
+    preset: str | None = Query(None, min_length=1, max_length=201, description="A preset: yours or shared, or OWNER/NAME."),
 ) -> Any:
     """Queue a session with the options in the JSON body (the same checks as `manage.py train`).
 
@@ -265,7 +274,7 @@ def training_start(
         try:
             saved = presets.find(preset, request.user)
         except presets.PresetNotFound as exc:
-            raise BadParameters({"preset": [str(exc)]}) from None
+            raise HttpError(404, str(exc)) from None
         config = presets.config_for(saved, task, _options(request), strict=True)
     else:
         config = TrainingConfig.from_data(_options(request), task=task, strict=True)
