@@ -124,6 +124,29 @@ GENHRL_INSTANCE = _instance_name()
 # while someone watches a session (training/sse.py). Half of it is the median added latency.
 GENHRL_RELAY_POLL_MS = env_int("GENHRL_RELAY_POLL_MS", 25, minimum=5, maximum=5000)
 
+# -- running a lab (issue 14) -----------------------------------------------------------------------
+# Sessions one user may run at once, unless staff set their own limit on the Queue page (0: none).
+GENHRL_SESSIONS_PER_USER = env_int("GENHRL_SESSIONS_PER_USER", 0, minimum=0, maximum=1000)
+# Host samples kept per worker (one per heartbeat, ~5 s): 720 is an hour.
+GENHRL_MONITOR_HISTORY = env_int("GENHRL_MONITOR_HISTORY", 720, minimum=10, maximum=100_000)
+# The portal's address as its users reach it: links in notifications.
+GENHRL_PUBLIC_URL = env_str("GENHRL_PUBLIC_URL", "http://127.0.0.1:8000")
+# Notifications: attempts per message, the wait after the first failure (then 4x, 16x, ...), and
+# how long a webhook may take to answer.
+GENHRL_NOTIFY_ATTEMPTS = env_int("GENHRL_NOTIFY_ATTEMPTS", 4, minimum=1, maximum=20)
+GENHRL_NOTIFY_BACKOFF_SECONDS = env_int("GENHRL_NOTIFY_BACKOFF_SECONDS", 30, minimum=1, maximum=24 * 3600)
+GENHRL_WEBHOOK_TIMEOUT = env_int("GENHRL_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=300)
+# E-mail (notifications): Django's own settings, from the environment. Unset EMAIL_HOST means
+# Django's default, an SMTP server on localhost:25.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1, maximum=300)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "genhrl-portal@localhost")
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",

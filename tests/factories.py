@@ -756,3 +756,50 @@ class FetchBlock:
     go_to_block: Run
     go_to_goal: Run
     fetch_block: Run
+
+
+# -- a webhook receiver on 127.0.0.1 (notifications) ----------------------------------------------
+class WebhookServer:
+    """An HTTP server on 127.0.0.1 that records every POST (path, headers, JSON body) and answers
+    with the next status of `statuses` (then 200). Use as a context manager; `url` is its address."""
+
+    def __init__(self, *statuses: int) -> None:
+        import http.server
+        import threading
+
+        self.statuses = list(statuses)
+        self.received: list[dict[str, Any]] = []
+        self.arrived = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                server.received.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
+                status = server.statuses.pop(0) if server.statuses else 200
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+                self.end_headers()
+                self.wfile.write(b"ok")
+                server.arrived.set()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+    def __enter__(self) -> WebhookServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)

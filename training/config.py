@@ -60,6 +60,11 @@ CLI_FLAGS: dict[str, str] = {
     "min_steps_primitive": "--min-steps-primitive",
     "min_steps_composite": "--min-steps-composite",
     "max_frames": "--max-frames",
+    # PPO hyper-parameters (issue 14: sweeps tune them); unset, each skill keeps its own defaults.
+    "learning_rate": "--learning-rate",
+    "entropy_coef": "--entropy-coef",
+    "horizon_length": "--horizon-length",
+    "mini_epochs": "--mini-epochs",
 }
 BOOLEAN_OPTIONS = ("new_run", "skip_complete", "headless", "video")
 # Inclusive ranges of the whole-number options (`num_envs` depends on the backend: NUM_ENVS). The
@@ -72,7 +77,17 @@ INTEGER_LIMITS: dict[str, tuple[int, int]] = {
     "min_steps_primitive": (0, 10**12),
     "min_steps_composite": (0, 10**12),
     "max_frames": (1, 10**12),
+    "horizon_length": (1, 4096),
+    "mini_epochs": (1, 64),
 }
+# (minimum, maximum, minimum allowed) of the fractional PPO options.
+FLOAT_LIMITS: dict[str, tuple[float, float, bool]] = {
+    "learning_rate": (0.0, 1.0, False),
+    "entropy_coef": (0.0, 1.0, True),
+}
+# The options that reach rl-games' agent config as overrides (`spec.json` "ppo"); the option
+# names are rl-games' own config keys.
+PPO_OPTIONS = ("learning_rate", "entropy_coef", "horizon_length", "mini_epochs")
 
 
 def stall_seconds(backend: str) -> float:
@@ -116,6 +131,12 @@ class TrainingConfig:
     # Hard cap on frames per skill; not a product option: benchmarks and tests use it to make a
     # run a fixed amount of work.
     max_frames: int | None = None
+    # PPO hyper-parameters for every skill of the session; None keeps the skill's own (embedded.json
+    # `ppo`, else the trainer's defaults for primitives and composites).
+    learning_rate: float | None = None
+    entropy_coef: float | None = None
+    horizon_length: int | None = None
+    mini_epochs: int | None = None
 
     @property
     def max_time_seconds(self) -> float:
@@ -126,6 +147,10 @@ class TrainingConfig:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def ppo_overrides(self) -> dict[str, Any]:
+        """The PPO options that were set, by rl-games config key (the spec's `ppo`)."""
+        return {name: getattr(self, name) for name in PPO_OPTIONS if getattr(self, name) is not None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrainingConfig:
@@ -165,8 +190,9 @@ class TrainingConfig:
         for key in sorted(set(given) - known):
             errors.setdefault(key, []).append("unknown option")
 
-        if strict and "backend" in given and not isinstance(given["backend"], str):
+        if not isinstance(given.get("backend", ""), str):
             errors.setdefault("backend", []).append(f"must be one of {', '.join(BACKENDS)}")
+            given.pop("backend")
         backend = given.get("backend") or (task.backend if task is not None else None)
         backend = backend or settings.GENHRL_DEFAULT_BACKEND
         if backend not in BACKENDS:
@@ -188,6 +214,8 @@ class TrainingConfig:
         take("num_envs", _integer, envs_min, envs_max)
         for name, (low, high) in INTEGER_LIMITS.items():
             take(name, _integer, low, high)
+        for name, (low, high, inclusive) in FLOAT_LIMITS.items():
+            take(name, _number, low, high, inclusive)
         for flag in BOOLEAN_OPTIONS:
             take(flag, _boolean)
         if "num_envs" in errors and backend == "isaaclab":
@@ -235,6 +263,8 @@ def _number(value: Any, minimum: float, maximum: float, inclusive_min: bool, *, 
     if not math.isfinite(number):
         raise ValueError("must be a finite number")
     too_small = number < minimum if inclusive_min else number <= minimum
+    if (too_small or number > maximum) and inclusive_min:
+        raise ValueError(f"must be between {minimum:g} and {maximum:g}")
     if too_small or number > maximum:
         raise ValueError(f"must be more than {minimum:g} and at most {maximum:g}")
     return number

@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,13 @@ _OOM_MARKS = (
     b"CUDA out of memory", b"OutOfMemoryError", b"cudaErrorMemoryAllocation", b"Unable to create PxCudaContextManager",
 )
 _GPU_BUFFER_MARKS = (b"PxGpuDynamicsMemoryConfig", b"collisionStackSize buffer overflow")
+# Host (RAM) exhaustion as Python, PyTorch's CPU allocator, C++ and Ray's memory monitor print it.
+# `MemoryError` must start a word: torch's GPU `OutOfMemoryError` contains it.
+_HOST_OOM_MARKS = (
+    b"DefaultCPUAllocator: can't allocate memory", b"std::bad_alloc", b"Cannot allocate memory",
+    b"running low on memory",
+)
+_MEMORY_ERROR = re.compile(rb"(?<![A-Za-z])MemoryError")
 _TRACEBACK = TRACEBACK_START.encode()
 
 RecordParser = Callable[[str], "dict[str, Any] | None"]
@@ -145,6 +153,7 @@ class _Collector:
         self.traceback: list[str] = []
         self._collecting: dict[str, list[str] | None] = {"stdout": None, "stderr": None}
         self.oom = False
+        self.host_oom = False
         self.gpu_buffer_warning = False
         self.record_event = threading.Event()
         # Shared by all trainers of one supervisor, so it sleeps until any of them has news.
@@ -188,6 +197,10 @@ class _Collector:
                 self._scan_traceback(stream, line)
         if not self.oom and any(mark in block for mark in _OOM_MARKS):
             self.oom = True
+        if not self.host_oom and (
+            any(mark in block for mark in _HOST_OOM_MARKS) or (b"MemoryError" in block and _MEMORY_ERROR.search(block))
+        ):
+            self.host_oom = True
         if not self.gpu_buffer_warning and any(mark in block for mark in _GPU_BUFFER_MARKS):
             self.gpu_buffer_warning = True
 
@@ -265,12 +278,15 @@ class TrainerProcess:
         self._readers: list[threading.Thread] = []
         self.started_monotonic = 0.0
         self.running_since: float | None = None  # a local process runs from its start
+        self._signals_sent: set[int] = set()
+        self._oom_kills_at_start: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         if self.log_path is not None:
             self._log = open(self.log_path, "ab", buffering=1024 * 1024)  # closed in close()
         self._collector = _Collector(self._log, self._parse, self._wake)
+        self._oom_kills_at_start = kernel_oom_kills()
         self._proc = subprocess.Popen(  # argv list, never a shell
             list(self.command.argv),
             cwd=self.command.cwd,
@@ -379,6 +395,17 @@ class TrainerProcess:
         return self._collector is not None and self._collector.oom
 
     @property
+    def host_oom(self) -> bool:
+        """It ran out of host memory: it said so, or the kernel's OOM killer ended it (SIGKILL that the
+        supervisor did not send, while the host's count of OOM kills went up)."""
+        if self._collector is not None and self._collector.host_oom:
+            return True
+        if self.returncode != -signal.SIGKILL or signal.SIGKILL in self._signals_sent:
+            return False
+        before, now = self._oom_kills_at_start, kernel_oom_kills()
+        return before is not None and now is not None and now > before
+
+    @property
     def gpu_buffer_warning(self) -> bool:
         return self._collector is not None and self._collector.gpu_buffer_warning
 
@@ -389,6 +416,7 @@ class TrainerProcess:
     # -- signals ---------------------------------------------------------------------------------
     def signal_group(self, sig: int) -> bool:
         """Send `sig` to the trainer's process group only; False if the group is gone."""
+        self._signals_sent.add(sig)
         try:
             os.killpg(self.pgid, sig)
         except ProcessLookupError:
@@ -425,7 +453,7 @@ class TrainerProcess:
         """Last resort (the supervisor itself is failing): SIGKILL the group and reap the leader."""
         if self._proc is None:
             return
-        self.signal_group(signal.SIGKILL)
+        self.signal_group(signal.SIGKILL)  # recorded: never mistaken for the kernel's OOM killer
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=10)
 
@@ -454,6 +482,18 @@ class LocalExecutor:
         process = TrainerProcess(command, log_path, parse, wake)
         process.start()
         return process
+
+
+def kernel_oom_kills(path: Path = Path("/proc/vmstat")) -> int | None:
+    """How many processes the kernel's OOM killer has ended since boot (Linux 4.13+), or None."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 # -- orphans of a dead supervisor --------------------------------------------------------------------

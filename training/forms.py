@@ -30,8 +30,12 @@ CONFIG_FIELDS = (
     "backend", "max_time", "min_success_states", "num_envs", "seed",
     "new_run", "skip_complete", "headless", "video", "video_interval", "video_length",
     "min_steps_primitive", "min_steps_composite",
+    # PPO hyper-parameters (issue 14; empty: each skill's own).
+    "learning_rate", "entropy_coef", "horizon_length", "mini_epochs",
 )
-ADVANCED_FIELDS = ("min_steps_primitive", "min_steps_composite")
+ADVANCED_FIELDS = (
+    "min_steps_primitive", "min_steps_composite", "learning_rate", "entropy_coef", "horizon_length", "mini_epochs",
+)
 # Shown after the value in the dialog.
 UNITS = {"max_time": "min", "num_envs": "envs", "video_interval": "steps", "video_length": "steps",
          "min_steps_primitive": "frames", "min_steps_composite": "frames"}
@@ -97,11 +101,29 @@ class TrainingConfigForm(forms.Form):
         label="Min frames, composite skills", widget=_number({"min": 0}),
         help_text="The same for composite skills, which learn over their frozen sub-skills.",
     )
+    # Empty means "the skill's own" (None), so these never force a value on anyone.
+    learning_rate = forms.CharField(
+        label="Learning rate", required=False, empty_value=None, widget=_number({"step": "any", "min": 0}),
+        help_text="PPO's learning rate for every skill; empty keeps each skill's own (1e-3 by default).",
+    )
+    entropy_coef = forms.CharField(
+        label="Entropy coefficient", required=False, empty_value=None, widget=_number({"step": "any", "min": 0}),
+        help_text="Rewards exploration; empty keeps each skill's own (0 primitives, 0.01 composites).",
+    )
+    horizon_length = forms.CharField(
+        label="Horizon", required=False, empty_value=None, widget=_number({"min": 1}),
+        help_text="Steps each environment collects per update; empty keeps each skill's own (16 / 8).",
+    )
+    mini_epochs = forms.CharField(
+        label="Mini-epochs", required=False, empty_value=None, widget=_number({"min": 1}),
+        help_text="Passes over each batch per update; empty keeps each skill's own (5 / 4).",
+    )
 
     def __init__(self, *args: Any, task: Task, initial_config: TrainingConfig | None = None, **kwargs: Any) -> None:
         self.task = task
         self.config: TrainingConfig | None = None
         base = initial_config or TrainingConfig.from_data({}, task=task)
+        self._base = base
         initial = {name: getattr(base, name) for name in CONFIG_FIELDS}
         initial["max_time"] = f"{base.max_time:g}"  # 180, not 180.0
         kwargs.setdefault("initial", initial)
@@ -147,6 +169,8 @@ class TrainingConfigForm(forms.Form):
         """The valid options with defaults for the rest: what the estimate is computed from."""
         if self.config is not None:
             return self.config
+        if not self.is_bound:
+            return self._base  # the settings it was opened with (a preset, an earlier session's)
         cleaned = getattr(self, "cleaned_data", {})
         options = {k: v for k, v in cleaned.items() if k in CONFIG_FIELDS and k not in self.errors}
         try:
@@ -170,8 +194,13 @@ class TrainingConfigForm(forms.Form):
     def advanced_open(self) -> bool:
         """Keep "Advanced" open when it holds an error or a value the person changed."""
         return any(self[name].errors for name in ADVANCED_FIELDS) or (
-            self.is_bound and any(str(self.data.get(name, "")) != str(self.initial.get(name)) for name in ADVANCED_FIELDS)
+            self.is_bound and any(str(self.data.get(name, "")) != _shown(self.initial.get(name)) for name in ADVANCED_FIELDS)
         )
+
+
+def _shown(value: Any) -> str:
+    """An initial value as the field shows it (an unset option is an empty field)."""
+    return "" if value is None else str(value)
 
 
 def cli_command(task: Task, config: TrainingConfig) -> str:

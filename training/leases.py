@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from tasks.models import Task
+from training import queueing
 from training.executor import end_orphan_group
 from training.models import IllegalTransition, SessionStatus, SkillStatus, Stage, TrainingSession
 from training.ray_executor import RayExecutor, Resources
@@ -72,33 +73,40 @@ def _same_host(worker_id: str) -> bool:
 
 # -- claiming ---------------------------------------------------------------------------------------
 def claim_next_session(worker_id: str | None = None, *, queue: str = "default") -> TrainingSession | None:
-    """Claim the oldest queued session of `queue` for this worker (queued -> running), or None.
+    """Claim the next queued session of `queue` for this worker (queued -> running), or None.
 
-    Any number of workers, on any number of hosts, may poll at once; each session is claimed
-    once. The claim itself is the conditional UPDATE of `transition_to` (WHERE status = 'queued'),
-    which only one writer can win. On PostgreSQL the candidate row is first locked with
+    The next one is the first in queue order whose owner is below their limit of running sessions
+    (training/queueing.py: staff may reorder; a user at their limit waits while those behind go
+    first). Any number of workers, on any number of hosts, may poll at once; each session is
+    claimed once. The claim itself is the conditional UPDATE of `transition_to` (WHERE status =
+    'queued'), which only one writer can win. On PostgreSQL the candidate row is first locked with
     SELECT ... FOR UPDATE SKIP LOCKED, so concurrent workers take different rows instead of
-    queueing behind one lock; SQLite serializes writers (IMMEDIATE transactions, settings.py).
+    queueing behind one lock, and its owner is locked while their running sessions are counted, so
+    two workers never both take the last place under a limit; SQLite serializes writers (IMMEDIATE
+    transactions, settings.py).
     """
     worker = worker_id or worker_identity()
-    queued = TrainingSession.objects.filter(status=SessionStatus.QUEUED, queue=queue).order_by("created_at", "pk")
-    if connection.features.has_select_for_update_skip_locked:
-        for _ in range(20):
-            with transaction.atomic():
-                candidate = queued.select_for_update(skip_locked=True).first()
-                if candidate is None:
-                    return None
-                try:
-                    claim(candidate, worker)
-                except IllegalTransition:
-                    continue  # cancelled between our read and our lock
-                return candidate
-        return None
-    for candidate in queued[:20]:
-        try:
-            claim(candidate, worker)
-        except IllegalTransition:
-            continue
+    queued = TrainingSession.objects.filter(status=SessionStatus.QUEUED, queue=queue)
+    owners = set(queued.exclude(owner__isnull=True).values_list("owner_id", flat=True).distinct())
+    held = queueing.owners_at_limit(owners)
+    candidates = queued.exclude(owner_id__in=held).order_by(*queueing.ORDER)
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    for _ in range(20):
+        with transaction.atomic():
+            rows = candidates.select_for_update(skip_locked=True) if skip_locked else candidates
+            candidate = rows.first()
+            if candidate is None:
+                return None
+            if not queueing.may_claim(candidate):
+                # Another worker just took this owner's last place: wait like the rest of theirs.
+                held.add(candidate.owner_id)  # type: ignore[arg-type]
+                candidates = candidates.exclude(owner_id=candidate.owner_id)
+                continue
+            try:
+                claim(candidate, worker)
+            except IllegalTransition:
+                continue  # cancelled between our read and our lock (SQLite: claimed by another)
+        queueing.touch_queue(queue)  # everyone behind it moved up
         return candidate
     return None
 

@@ -12,6 +12,7 @@ the web cancelling it) cannot both win.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -194,6 +195,13 @@ class TrainingSession(models.Model):
     config = models.JSONField(default=dict)
     # Workers serve one queue each (`training_worker --queue`); the embedded worker serves "default".
     queue = models.CharField(max_length=100, default="default")
+    # Place in its queue: workers claim the lowest first (training/queueing.py). The time it was
+    # queued, unless staff moved it; a sweep's next trial is queued when the last one ends, so it
+    # joins the back of the queue behind everyone who queued meanwhile.
+    queue_rank = models.FloatField(default=time.time)
+    # "" trains in the task's own folders; a sweep trial trains from scratch in a folder of its own
+    # (training/paths.py WORKSPACES), never touching the task's success states and policies.
+    workspace = models.CharField(max_length=100, blank=True, default="")
     # A resume is a new session (terminal sessions stay terminal, so their history is never rewritten);
     # this links it to the one it continues.
     resumed_from = models.ForeignKey(
@@ -238,6 +246,8 @@ class TrainingSession(models.Model):
             # Workers look for queued sessions; the reaper for stale running ones.
             models.Index(fields=["status", "heartbeat_at"]),
             models.Index(fields=["status", "queue", "created_at"]),
+            # The claim order of a queue (training/queueing.py).
+            models.Index(fields=["status", "queue", "queue_rank"]),
             models.Index(fields=["-updated_at"]),
         ]
 
@@ -447,4 +457,15 @@ class SessionEvent(models.Model):
         return f"{self.kind}: {change}"
 
 
+from training.lab_models import (  # noqa: E402, F401  (issue 14's models, in their own module)
+    Notification,
+    NotificationSettings,
+    Preset,
+    ResourceSample,
+    SessionLimit,
+    Sweep,
+    SweepTrial,
+    WorkerSample,
+    WorkerStatus,
+)
 from training.tokens import ApiToken  # noqa: E402, F401  (defined beside its helpers; registered here)

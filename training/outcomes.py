@@ -31,6 +31,10 @@ SUPERVISOR_REASONS = ("cancelled", "time_limit", "target_reached")
 SPEC_EXCEPTIONS = ("SkillSpecError", "SpecError")
 
 OOM_HINT = "GPU out of memory: reduce parallel environments (--num-envs, now {num_envs})."
+HOST_OOM_HINT = (
+    "Host out of memory (RAM, not the GPU): reduce parallel environments (--num-envs, now {num_envs}) "
+    "or train fewer skills at once."
+)
 
 
 class Code(StrEnum):
@@ -39,7 +43,8 @@ class Code(StrEnum):
     CRASHED = "crashed"  # a traceback, or a non-zero exit we did not cause
     TRAINER_ERROR = "error"  # the trainer reported an `error` record
     SPEC_INVALID = "spec_invalid"  # ... about the skill's definition
-    OUT_OF_MEMORY = "out_of_memory"
+    OUT_OF_MEMORY = "out_of_memory"  # the GPU's memory
+    HOST_OUT_OF_MEMORY = "host_out_of_memory"  # the host's (RAM): MemoryError, or the kernel's OOM killer
     TIME_LIMIT = "time_limit"  # stopped at the time limit short of its success states
     TOO_FEW_STATES = "too_few_states"  # ended by itself short of its success states
     NO_POLICY = "no_policy"
@@ -69,6 +74,7 @@ class RunFacts:
     tail: tuple[str, ...] = ()  # its last lines of output
     has_policy: bool = False  # run_dir/policy/policy.pth exists
     out_of_memory: bool = False  # it printed a GPU out-of-memory message
+    host_out_of_memory: bool = False  # it ran out of host memory (a MemoryError, or killed by the kernel for it)
     max_time_minutes: float = 0.0
     num_envs: int = 0
 
@@ -126,6 +132,9 @@ def judge(facts: RunFacts) -> Outcome:
     if facts.out_of_memory:
         error = f"{OOM_HINT.format(num_envs=facts.num_envs)}\n{outcome.error}"
         outcome = Outcome(FAILED, Code.OUT_OF_MEMORY, error)
+    elif facts.host_out_of_memory:
+        error = f"{HOST_OOM_HINT.format(num_envs=facts.num_envs)}\n{outcome.error}"
+        outcome = Outcome(FAILED, Code.HOST_OUT_OF_MEMORY, error)
     return outcome
 
 
@@ -159,6 +168,10 @@ _SUB_SKILLS = (
 HINTS: dict[str, str] = {
     Code.OUT_OF_MEMORY: (
         "The GPU ran out of memory: retry with fewer parallel environments (now {num_envs:,}), e.g. {half_envs:,}."
+    ),
+    Code.HOST_OUT_OF_MEMORY: (
+        "The host ran out of memory (RAM, not the GPU): retry with fewer parallel environments (now "
+        "{num_envs:,}), e.g. {half_envs:,}, or with fewer skills training at once on that worker (its slots)."
     ),
     Code.TIME_LIMIT: (
         "The skill ran out of time: raise the max time per skill (now {max_time:g} min) or lower the min "

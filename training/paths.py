@@ -51,27 +51,36 @@ def _inside_runs_root(path: Path) -> Path:
     return path
 
 
-def task_dir(task: Task) -> Path:
-    """`<runs>/<robot>/<task>/`: everything this task's training ever wrote, and nothing else."""
-    return _inside_runs_root(runs_root() / check_name(task.robot, "robot") / check_name(task.name, "task"))
+# A session's *workspace* ("" for the task's own folders) keeps what it trains apart from the
+# task's own success states and policies: a sweep trial ("sweep-12-trial-3") trains every skill from
+# scratch there and never reads or replaces the task's results. Workspaces live under a folder whose
+# name no robot can have ("@" is not allowed in names), so they never meet a task's folder.
+WORKSPACES = "@workspaces"
 
 
-def skill_dir(skill: Skill) -> Path:
+def task_dir(task: Task, workspace: str = "") -> Path:
+    """`<runs>/<robot>/<task>/`: everything this task's training ever wrote, and nothing else (or the
+    same under `<runs>/@workspaces/<workspace>/` for a session with a workspace)."""
+    root = runs_root() / WORKSPACES / check_name(workspace, "workspace") if workspace else runs_root()
+    return _inside_runs_root(root / check_name(task.robot, "robot") / check_name(task.name, "task"))
+
+
+def skill_dir(skill: Skill, workspace: str = "") -> Path:
     # The pk keeps case twins (Walk_to_X / walk_to_X) apart on case-insensitive filesystems.
     folder = f"{int(skill.pk)}-{check_name(skill.name, 'skill')}"
-    return _inside_runs_root(task_dir(skill.task) / "skills" / folder)
+    return _inside_runs_root(task_dir(skill.task, workspace) / "skills" / folder)
 
 
-def success_dir(skill: Skill) -> Path:
-    return skill_dir(skill) / "success_states"
+def success_dir(skill: Skill, workspace: str = "") -> Path:
+    return skill_dir(skill, workspace) / "success_states"
 
 
-def policy_dir(skill: Skill) -> Path:
-    return skill_dir(skill) / "policy"
+def policy_dir(skill: Skill, workspace: str = "") -> Path:
+    return skill_dir(skill, workspace) / "policy"
 
 
-def run_dir(skill: Skill, skill_run_pk: int) -> Path:
-    return skill_dir(skill) / "runs" / str(int(skill_run_pk))
+def run_dir(skill: Skill, skill_run_pk: int, workspace: str = "") -> Path:
+    return skill_dir(skill, workspace) / "runs" / str(int(skill_run_pk))
 
 
 # One per process: a file that does not name its count is loaded once per (size, mtime), not on
@@ -94,18 +103,18 @@ def success_states_detail(folder: Path) -> FolderCount:
     return _counter.count_folder(folder)
 
 
-def has_policy(skill: Skill) -> bool:
-    return (policy_dir(skill) / "policy.pth").is_file()
+def has_policy(skill: Skill, workspace: str = "") -> bool:
+    return (policy_dir(skill, workspace) / "policy.pth").is_file()
 
 
-def publish_policy(source: Path, skill: Skill) -> Path:
+def publish_policy(source: Path, skill: Skill, workspace: str = "") -> Path:
     """Copy a run's `policy/` folder to the skill's `policy/`, replacing the old one.
 
     The copy goes to a sibling folder first and is swapped in by renames, so a composite that
     starts while this runs (another session cannot, but a reader such as `status` can look) never
     sees half a policy.
     """
-    target = policy_dir(skill)
+    target = policy_dir(skill, workspace)
     staging = target.with_name("policy.new")
     old = target.with_name("policy.old")
     for leftover in (staging, old):
@@ -120,13 +129,13 @@ def publish_policy(source: Path, skill: Skill) -> Path:
     return target
 
 
-def delete_task_artifacts(task: Task) -> list[Path]:
+def delete_task_artifacts(task: Task, workspace: str = "") -> list[Path]:
     """Delete this task's training folder and return the top-level entries that were removed.
 
     Only `<runs>/<robot>/<task>/` is touched: another task (even one whose name is a prefix of
     this one, or the same task name under another robot) keeps every file.
     """
-    folder = task_dir(task)
+    folder = task_dir(task, workspace)
     if folder.is_symlink():
         # A symlink here would point the delete somewhere we never validated.
         raise UnsafePathError(f"{folder} is a symbolic link; refusing to delete through it")

@@ -14,7 +14,7 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 
 from tasks.models import Task
-from training import outcomes, paths
+from training import outcomes, paths, queueing
 from training.config import TrainingConfig, backend_problem
 from training.models import LogLine, MetricPoint, SessionStatus, SkillRun, SkillStatus, TrainingSession
 
@@ -247,11 +247,14 @@ def with_latest_session(task: Task) -> Task:
 def dashboard_context() -> dict[str, Any]:
     """The dashboard's training card: active sessions (with queue positions) and recent results."""
     active = list(active_sessions())
-    queued = 0
+    places: dict[str, dict[int, Any]] = {}
     for session in active:
         if session.status == SessionStatus.QUEUED:
-            queued += 1
-            session.queue_position = queued  # type: ignore[attr-defined]
+            # The claim rule's own numbering (training/queueing.py), so the card never disagrees.
+            if session.queue not in places:
+                places[session.queue] = queueing.positions(session.queue)
+            place = places[session.queue].get(session.pk)
+            session.queue_position = place.position if place else None  # type: ignore[attr-defined]
     return {"active_sessions": active, "recent_results": list(recent_results())}
 
 

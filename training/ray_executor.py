@@ -381,6 +381,11 @@ class RayTrainerJob:
         return self._collector is not None and self._collector.oom
 
     @property
+    def host_oom(self) -> bool:
+        """It said it ran out of host memory (MemoryError, Ray's memory monitor killing it)."""
+        return self._collector is not None and self._collector.host_oom
+
+    @property
     def gpu_buffer_warning(self) -> bool:
         return self._collector is not None and self._collector.gpu_buffer_warning
 

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tasks.models import Task
-from training import leases, paths
+from training import leases, paths, queueing
 from training.config import ConfigError, TrainingConfig, backend_problem
 from training.models import (
     IllegalTransition,
@@ -101,8 +101,12 @@ def start_session(
     worker_id: str | None = None,
     queue: str = DEFAULT_QUEUE,
     resumed_from: TrainingSession | None = None,
+    workspace: str = "",
 ) -> TrainingSession:
     """Validate the options and queue a new session for `task`, on `queue` (workers serve one each).
+
+    `workspace` (a sweep trial's) makes it train in folders of its own (training/paths.py), from
+    scratch, away from the task's own success states and policies.
 
     With `worker_id` the new session is claimed for that worker in the same transaction (queued
     -> running): the CLI supervises its own session, and no other worker may pick it up first.
@@ -118,7 +122,7 @@ def start_session(
     if problem:
         raise ConfigError({"backend": [problem]})
     try:
-        paths.task_dir(task)
+        paths.task_dir(task, workspace)
     except paths.UnsafePathError as exc:
         raise ConfigError({"task": [str(exc)]}) from exc
     leases.reap_stale_sessions(task=task)
@@ -128,7 +132,7 @@ def start_session(
             session = TrainingSession.objects.create(
                 task=task, owner=owner if getattr(owner, "pk", None) else None,
                 config=cfg.to_json(), backend=cfg.backend, queue=queue or DEFAULT_QUEUE,
-                resumed_from=resumed_from,
+                resumed_from=resumed_from, workspace=workspace,
             )
             created = f"resumes session {resumed_from.pk}" if resumed_from else "session created"
             SessionEvent.objects.create(
@@ -171,6 +175,7 @@ def request_cancel(session: TrainingSession, *, actor: str, message: str = "canc
         if session.status == SessionStatus.QUEUED:
             session.transition_to(SessionStatus.CANCELLED, actor=actor, message="cancelled before it started")
             session.set_stage(Stage.COMPLETE, actor=actor)
+            queueing.touch_queue(session.queue)  # the sessions behind it moved up
         elif session.status == SessionStatus.RUNNING:
             session.transition_to(SessionStatus.CANCELLING, actor=actor, message="cancel requested")
     except IllegalTransition:
@@ -221,7 +226,7 @@ def resume_session(
     config = session.training_config().with_changes(new_run=False)
     new = start_session(
         session.task, config, owner=owner if owner is not None else session.owner, actor=actor,
-        worker_id=worker_id, queue=session.queue, resumed_from=session,
+        worker_id=worker_id, queue=session.queue, resumed_from=session, workspace=session.workspace,
     )
     SessionEvent.objects.create(
         session=session, kind=SessionEvent.Kind.NOTE, actor=actor, message=f"resumed as session {new.pk}"

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tasks.models import Task
-from training import estimates, paths, queries
+from training import estimates, paths, queries, queueing
 from training.config import stall_seconds
 from training.models import SessionEvent, SessionStatus, SkillRun, SkillStatus, TrainingSession
 
@@ -53,13 +53,10 @@ def _page_url(session: TrainingSession) -> str:
 
 
 def queue_position(session: TrainingSession) -> int | None:
-    """1 for the next session a worker will claim; None unless the session is queued."""
-    if session.status != SessionStatus.QUEUED:
-        return None
-    ahead = TrainingSession.objects.filter(
-        status=SessionStatus.QUEUED, queue=session.queue, created_at__lt=session.created_at
-    ).count()
-    return ahead + 1
+    """1 for the next session a worker will claim; None unless the session is queued, or while it is
+    held by its owner's limit of running sessions (training/queueing.py: the claim rule itself)."""
+    place = queueing.place_of(session)
+    return place.position if place is not None else None
 
 
 def skill_run_snapshot(run: SkillRun, now: datetime) -> dict[str, Any]:
@@ -133,7 +130,7 @@ def _planned_skills(session: TrainingSession) -> list[dict[str, Any]]:
         rows.append({
             "id": None, "name": skill.name, "skill_id": skill.pk, "order": index, "level": skill.level,
             "kind": skill.kind, "status": SkillStatus.PENDING.value, "progress": 0.0, "attempt": None,
-            "success_states": paths.count_success_states(paths.success_dir(skill)),
+            "success_states": paths.count_success_states(paths.success_dir(skill, session.workspace)),
             "min_success_states": minimum, "start_states": 0, "frames": 0, "min_frames": 0, "epochs": 0,
             "fps": None, "best_reward": None, "last_reward": None, "success_rate": None, "elapsed_s": 0.0,
             "started_at": None, "finished_at": None, "exit_code": None, "stop_reason": "", "error": "",
@@ -164,6 +161,7 @@ def progress_snapshot(session: TrainingSession | int) -> dict[str, Any]:
         progress = 1.0
     else:
         progress = sum(estimates.skill_fraction(r) for r in runs) / len(runs) if runs else 0.0
+    place = queueing.place_of(session)
     end = session.finished_at or now
     max_seconds = float(session.config.get("max_time", 180.0)) * 60.0
     if session.is_terminal:
@@ -200,7 +198,9 @@ def progress_snapshot(session: TrainingSession | int) -> dict[str, Any]:
         "warnings": warnings(session, runs),
         "source_time": session.source_time,
         "snapshot_time": time.time(),
-        "queue_position": queue_position(session),
+        "queue_position": place.position if place is not None else None,
+        # Why a queued session waits behind later ones (its owner's limit of running sessions), or "".
+        "queue_held": place.held if place is not None else "",
         "cancel_requested": session.cancel_requested_at is not None,
         "owner": session.owner.get_username() if session.owner_id else None,
         "worker": session.worker_id,

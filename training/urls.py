@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import path
 
 import genhrl_site.converters  # noqa: F401  (registers <name:...>)
-from training import views
+from training import lab_views, views
 
 app_name = "training"
 
@@ -24,4 +24,20 @@ urlpatterns = [
     path("sessions/<int:pk>/progress/", views.session_progress, name="session_progress"),
     path("sessions/<int:pk>/cancel/", views.session_cancel, name="session_cancel"),
     path("sessions/<int:pk>/retry/", views.session_retry, name="session_retry"),
+    # Running a lab (issue 14): presets, sweeps, workers, the queue, notifications.
+    path("sessions/<int:pk>/lab/", lab_views.session_lab, name="session_lab"),
+    path("presets/", lab_views.preset_list, name="presets"),
+    path("presets/<int:pk>/delete/", lab_views.preset_delete, name="preset_delete"),
+    path("presets/<int:pk>/share/", lab_views.preset_share, name="preset_share"),
+    path("tasks/<name:robot>/<name:name>/presets/save/", lab_views.preset_save, name="preset_save"),
+    path("sweeps/", lab_views.sweep_list, name="sweeps"),
+    path("sweeps/new/", lab_views.sweep_new, name="sweep_new"),
+    path("sweeps/<int:pk>/", lab_views.sweep_detail, name="sweep"),
+    path("sweeps/<int:pk>/cancel/", lab_views.sweep_cancel, name="sweep_cancel"),
+    path("sweeps/<int:pk>/compare/", lab_views.sweep_compare, name="sweep_compare"),
+    path("workers/", lab_views.workers, name="workers"),
+    path("queue/", lab_views.queue_page, name="queue"),
+    path("queue/<int:pk>/move/", lab_views.queue_move, name="queue_move"),
+    path("queue/limits/", lab_views.queue_limit, name="queue_limit"),
+    path("notifications/", lab_views.notification_settings, name="notifications"),
 ]

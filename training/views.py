@@ -35,6 +35,7 @@ from training import permissions, queries, services
 from training.config import ConfigError, TrainingConfig
 from training.estimates import estimate_time
 from training.forms import UNITS, BulkTrainForm, TrainingConfigForm, cli_command
+from training.lab_forms import preset_config_form
 from training.models import STAGE_ORDER, SessionStatus, TrainingSession
 from training.snapshots import progress_snapshot
 
@@ -102,7 +103,11 @@ def configure(request: HttpRequest, robot: str, name: str) -> HttpResponse:
     """The configuration dialog (or page); POST starts the session and shows its progress."""
     if request.method == "GET":
         task = _get_task(robot, name)
-        form = TrainingConfigForm(task=task, initial_config=_config_from(request, task))
+        from_preset = preset_config_form(request, task)  # `?preset=<id>`: the form as a preset saved it
+        if from_preset is not None:
+            form, _, _ = from_preset
+        else:
+            form = TrainingConfigForm(task=task, initial_config=_config_from(request, task))
         return _render_config(request, task, form)
     task = _get_task_to_start(request, robot, name)
     form = TrainingConfigForm(request.POST, task=task)

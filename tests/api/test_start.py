@@ -27,6 +27,10 @@ EVERY_OPTION = {
     "min_steps_primitive": 4096,
     "min_steps_composite": 1024,
     "max_frames": 100_000,
+    "learning_rate": 3e-4,
+    "entropy_coef": 0.005,
+    "horizon_length": 32,
+    "mini_epochs": 3,
 }
 
 

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, int, str]] = [
     ("training.executor", 1, ""),
     ("training.ray_executor", 1, ""),
     ("training.outcomes", 1, ""),
+    ("training.hoststats", 1, ""),  # psutil and NVML figures of a host and a process group
     ("genhrl_site.env", 2, ""),
     ("genhrl_site.settings", 2, ""),
     ("genhrl_site.converters", 2, ""),
@@ -42,6 +43,7 @@ LAYERS: list[tuple[str, int, str]] = [
     ("training.config", 2, ""),
     ("training.paths", 2, ""),
     ("training.signals", 2, ""),
+    ("training.lab_models", 2, ""),  # presets, sweeps, workers' figures, notifications, limits
     ("tasks.importer", 3, ""),
     ("training.services", 3, ""),
     ("training.leases", 3, ""),
@@ -51,6 +53,11 @@ LAYERS: list[tuple[str, int, str]] = [
     ("training.estimates", 3, ""),
     ("training.pruning", 3, ""),
     ("training.sse", 3, ""),  # the relay and the stream body: delivery, used by the API and ASGI
+    ("training.queueing", 3, ""),  # the fair queue: claim order, limits, positions, staff moves
+    ("training.presets", 3, ""),
+    ("training.sweeps", 3, ""),
+    ("training.monitoring", 3, ""),
+    ("training.notifications", 3, ""),
     ("training.engine", 4, ""),
     ("tasks.views", 5, "tasks-pages"),
     ("tasks.forms", 5, "tasks-pages"),
@@ -58,6 +65,8 @@ LAYERS: list[tuple[str, int, str]] = [
     ("tasks.admin", 5, "tasks-admin"),
     ("training.views", 5, "training-pages"),
     ("training.forms", 5, "training-pages"),
+    ("training.lab_views", 5, "training-pages"),
+    ("training.lab_forms", 5, "training-pages"),
     ("training.templatetags", 5, "training-pages"),
     ("training.api", 5, "api"),
     ("training.admin", 5, "training-admin"),
@@ -181,6 +190,7 @@ def test_the_layer_walk_sees_lazy_and_relative_imports() -> None:
 def test_trainer_and_executor_import_no_django() -> None:
     code = (
         "import sys, training.trainer.__main__, training.executor, training.ray_executor, training.outcomes, "
+        "training.hoststats, "
         "tasks.genhrl; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'ninja', 'django_eventstream')); "
         "print(bad); sys.exit(1 if bad else 0)"

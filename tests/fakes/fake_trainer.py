@@ -78,6 +78,7 @@ def main() -> int:
     parser.add_argument("--no-policy", action="store_true")
     parser.add_argument("--hang-after-done", action="store_true")
     parser.add_argument("--oom", action="store_true", help="die like PyTorch out of GPU memory")
+    parser.add_argument("--host-oom", action="store_true", help="die like Python out of host memory")
     args = parser.parse_args()
 
     spec = json.loads(Path(args.spec).read_text())
@@ -142,6 +143,11 @@ def main() -> int:
         print(f"epoch {epoch} frames {frames}", flush=True)
         if args.crash_after and epoch >= args.crash_after:
             raise RuntimeError("fake trainer crashed on purpose")
+        if args.host_oom:
+            print("Traceback (most recent call last):", file=sys.stderr)
+            print('  File "envs.py", line 12, in step', file=sys.stderr)
+            print("MemoryError", file=sys.stderr, flush=True)
+            return 1
         if args.oom:
             print("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0)",
                   file=sys.stderr, flush=True)

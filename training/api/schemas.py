@@ -11,7 +11,7 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import ConfigDict
 
-from training.config import BACKENDS, INTEGER_LIMITS, MAX_TIME_LIMIT, NUM_ENVS, backend_problem
+from training.config import BACKENDS, FLOAT_LIMITS, INTEGER_LIMITS, MAX_TIME_LIMIT, NUM_ENVS, backend_problem
 
 _ENVS_LOW = min(low for _, low, _ in NUM_ENVS.values())
 _ENVS_HIGH = max(high for _, _, high in NUM_ENVS.values())
@@ -62,6 +62,20 @@ class TrainingOptions(Schema):
     )
     max_frames: int | None = Field(
         None, **_limits("max_frames"), description="Hard cap on frames per skill, for benchmarks and tests [none]."
+    )
+    learning_rate: float | None = Field(
+        None, gt=FLOAT_LIMITS["learning_rate"][0], le=FLOAT_LIMITS["learning_rate"][1],
+        description="PPO learning rate for every skill [each skill's own: 1e-3].",
+    )
+    entropy_coef: float | None = Field(
+        None, ge=FLOAT_LIMITS["entropy_coef"][0], le=FLOAT_LIMITS["entropy_coef"][1],
+        description="PPO entropy coefficient for every skill [each skill's own: 0 primitives, 0.01 composites].",
+    )
+    horizon_length: int | None = Field(
+        None, **_limits("horizon_length"), description="PPO horizon (steps per env per update) [each skill's own: 16 / 8]."
+    )
+    mini_epochs: int | None = Field(
+        None, **_limits("mini_epochs"), description="PPO mini-epochs per update [each skill's own: 5 / 4]."
     )
 
 
@@ -151,7 +165,10 @@ class ProgressSnapshot(Schema):
         description="Trainer wall-clock time (epoch seconds) of the record behind this state."
     )
     snapshot_time: float = Field(description="Server wall-clock time (epoch seconds) this was read.")
-    queue_position: int | None = Field(description="1 = next to start; null unless queued.")
+    queue_position: int | None = Field(
+        description="1 = next to start; null unless queued, or while held by the owner's session limit."
+    )
+    queue_held: str = Field("", description="Why a queued session waits behind later ones (its owner's limit), or empty.")
     cancel_requested: bool
     owner: str | None
     worker: str

@@ -15,13 +15,13 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from ninja import NinjaAPI, Status
+from ninja import NinjaAPI, Query, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 import genhrl_site.converters  # noqa: F401  (registers the `name` path converter)
 from tasks.models import Task
-from training import permissions, queries, services
+from training import permissions, presets, queries, services
 from training.api import schemas
 from training.api.auth import api_auth
 from training.config import ConfigError, TrainingConfig
@@ -106,6 +106,12 @@ def _bad_options(request: HttpRequest, exc: ConfigError) -> HttpResponse:
     return api.create_response(request, {"detail": "invalid training options", "errors": exc.errors}, status=400)
 
 
+@api.exception_handler(presets.PresetInvalid)
+def _preset_invalid(request: HttpRequest, exc: presets.PresetInvalid) -> HttpResponse:
+    # The preset, not the request, is what needs fixing: say so (its options as field messages).
+    return api.create_response(request, {"detail": exc.detail, "errors": exc.errors}, status=400)
+
+
 @api.exception_handler(NinjaValidationError)
 def _bad_parameters(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     # Same 400 shape as bad options, rather than ninja's 422 list of pydantic errors.
@@ -114,6 +120,14 @@ def _bad_parameters(request: HttpRequest, exc: NinjaValidationError) -> HttpResp
         field = str(error.get("loc", ["request"])[-1])
         errors.setdefault(field, []).append(str(error.get("msg", "invalid")))
     return api.create_response(request, {"detail": "invalid request", "errors": errors}, status=400)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # ninja's own 400s (a body it cannot parse) get the same shape as every other 400.
+    if exc.status_code == 400:
+        return api.create_response(request, {"detail": "invalid request", "errors": {"body": [str(exc)]}}, status=400)
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
 
 
 @api.exception_handler(PermissionDenied)
@@ -244,14 +258,26 @@ def training_status(request: HttpRequest, task_name: str, robot: str | None = No
     summary="Start training a task",
     openapi_extra={"requestBody": START_BODY},
 )
-def training_start(request: HttpRequest, task_name: str, robot: str | None = None) -> Any:
+def training_start(
+    request: HttpRequest, task_name: str, robot: str | None = None,
+    preset: str | None = Query(None, min_length=1, max_length=201, description="A preset: yours or shared, or OWNER/NAME."),
+) -> Any:
     """Queue a session with the options in the JSON body (the same checks as `manage.py train`).
 
+    With `preset` (yours or a shared one; `owner/name` for another's shared one), its options are the
+    base and the body's go on top; a preset that no longer validates is answered 400 naming it.
     403 without the `training.start_training` permission; 409 if the task already has a queued,
     running or cancelling session. The caller becomes the session's owner.
     """
     task = permissions.require_can_start(request, _get_task(task_name, robot))
-    config = TrainingConfig.from_data(_options(request), task=task, strict=True)
+    if preset is not None:
+        try:
+            saved = presets.find(preset, request.user)
+        except presets.PresetNotFound as exc:
+            raise HttpError(404, str(exc)) from None
+        config = presets.config_for(saved, task, _options(request), strict=True)
+    else:
+        config = TrainingConfig.from_data(_options(request), task=task, strict=True)
     try:
         session = services.start_session(task, config, owner=request.user)
     except services.SessionAlreadyActive as exc:
@@ -334,3 +360,12 @@ def training_progress(request: HttpRequest, task_name: str, session_id: int, rob
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+# Issue 14's routers (presets, sweeps, workers, the queue): same authentication and error answers.
+from training.api import lab  # noqa: E402  (after `api` and its handlers exist)
+
+api.add_router("/presets", lab.presets_router)
+api.add_router("/sweeps", lab.sweeps_router)
+api.add_router("/workers", lab.workers_router)
+api.add_router("/queue", lab.queue_router)

@@ -496,14 +496,15 @@ class Orchestrator:
     def _judge(self, trainer: Trainer) -> Concluded:
         """Collect the ended run's facts, judge them and publish its policy (disk only, no database)."""
         run = trainer.run
-        states = paths.count_success_states(paths.success_dir(run.skill))
+        workspace = self.session.workspace
+        states = paths.count_success_states(paths.success_dir(run.skill, workspace))
         facts = self._facts(trainer, states)
         outcome = outcomes.judge(facts)
         if trainer.stop_reason == "stalled" and not outcome.completed:
             outcome = outcomes.stalled(trainer.stall_seconds, outcome)
         if outcome.completed:
             try:
-                paths.publish_policy(Path(run.run_dir) / "policy", run.skill)
+                paths.publish_policy(Path(run.run_dir) / "policy", run.skill, workspace)
             except OSError as exc:
                 outcome = outcomes.publish_failed(exc)
         return Concluded(outcome, states, facts.exit_code, trainer.elapsed)
@@ -545,6 +546,7 @@ class Orchestrator:
             tail=tuple(recorder.tail),
             has_policy=(Path(run.run_dir) / "policy" / "policy.pth").is_file(),
             out_of_memory=process.oom,
+            host_out_of_memory=getattr(process, "host_oom", False),
             max_time_minutes=self.config.max_time,
             num_envs=self.config.num_envs,
         )

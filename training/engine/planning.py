@@ -60,8 +60,8 @@ def check(task: Task, config: TrainingConfig) -> list[Skill]:
 def delete_previous(session: TrainingSession, *, actor: str) -> list[Path]:
     """`--new-run`: delete this task's training folder (only this task's) and record what went."""
     task = session.task
-    deleted = paths.delete_task_artifacts(task)
-    root = paths.task_dir(task)
+    deleted = paths.delete_task_artifacts(task, session.workspace)
+    root = paths.task_dir(task, session.workspace)
     listing = ", ".join(str(p.relative_to(root)) for p in deleted) or "nothing (no earlier data)"
     SessionEvent.objects.create(
         session=session, kind=SessionEvent.Kind.ARTIFACTS_DELETED, actor=actor,
@@ -77,7 +77,7 @@ def create_runs(session: TrainingSession, skills: list[Skill], config: TrainingC
             session=session, skill=skill, order=index,
             min_success_states=config.min_success_states,
             min_frames=config.min_steps(skill.is_primitive),
-            success_states=paths.count_success_states(paths.success_dir(skill)),
+            success_states=paths.count_success_states(paths.success_dir(skill, session.workspace)),
         )
         for index, skill in enumerate(skills)
     )
@@ -93,7 +93,7 @@ def skip_done(session: TrainingSession, runs: list[SkillRun], config: TrainingCo
     done_before = queries.done_in_resumed_chain(session)
     for run in runs:
         source = done_before.get(run.skill_id)
-        if source is not None and paths.has_policy(run.skill):
+        if source is not None and paths.has_policy(run.skill, session.workspace):
             run.transition_to(
                 SkillStatus.SKIPPED, actor=actor, stop_reason="resumed",
                 message=f"completed in session {source}; kept ({run.success_states} success states)",
@@ -103,7 +103,7 @@ def skip_done(session: TrainingSession, runs: list[SkillRun], config: TrainingCo
     for run in runs:
         if run.status != SkillStatus.PENDING:
             continue
-        if run.success_states >= config.min_success_states and paths.has_policy(run.skill):
+        if run.success_states >= config.min_success_states and paths.has_policy(run.skill, session.workspace):
             run.transition_to(
                 SkillStatus.SKIPPED, actor=actor, stop_reason="skipped",
                 message=f"already has {run.success_states} success states (>= {config.min_success_states})"
@@ -162,7 +162,7 @@ def dependencies(task: Task, runs: list[SkillRun]) -> dict[int, set[int]]:
     return waits
 
 
-def start_states_source(task: Task, skill: Skill) -> Skill | None:
+def start_states_source(task: Task, skill: Skill, workspace: str = "") -> Skill | None:
     """The previous sibling in execution order, if it has success states to start from."""
     siblings = hierarchy_parents(task).get(skill.name)
     if not siblings:
@@ -171,12 +171,14 @@ def start_states_source(task: Task, skill: Skill) -> Skill | None:
     if index == 0:
         return None
     previous = task.skills.filter(name=siblings[index - 1]).first()
-    if previous is None or paths.count_success_states(paths.success_dir(previous)) == 0:
+    if previous is None or paths.count_success_states(paths.success_dir(previous, workspace)) == 0:
         return None
     return previous
 
 
-def sub_skills_spec(task: Task, skill: Skill, _seen: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+def sub_skills_spec(
+    task: Task, skill: Skill, _seen: frozenset[str] = frozenset(), workspace: str = ""
+) -> list[dict[str, Any]]:
     """A composite's frozen sub-skills, in order, each with its published policy (recursive)."""
     by_name = {s.name: s for s in task.skills.all()}
     entries = []
@@ -186,14 +188,14 @@ def sub_skills_spec(task: Task, skill: Skill, _seen: frozenset[str] = frozenset(
             raise SkillSetupError(f"sub-skill {name!r} of {skill.name} is not defined")
         if name in _seen:
             raise SkillSetupError(f"sub-skill {name!r} of {skill.name} contains itself")
-        if not paths.has_policy(sub):
+        if not paths.has_policy(sub, workspace):
             raise SkillSetupError(f"sub-skill {name} of {skill.name} has no trained policy yet")
         entries.append({
             "name": sub.name,
             "is_primitive": sub.is_primitive,
             "skill_spec": sub.embedded_spec,
-            "policy_dir": str(paths.policy_dir(sub).resolve()),
-            "sub_skills": [] if sub.is_primitive else sub_skills_spec(task, sub, _seen | {skill.name}),
+            "policy_dir": str(paths.policy_dir(sub, workspace).resolve()),
+            "sub_skills": [] if sub.is_primitive else sub_skills_spec(task, sub, _seen | {skill.name}, workspace),
         })
     return entries
 
@@ -203,12 +205,13 @@ def build_spec(run: SkillRun, config: TrainingConfig) -> tuple[dict[str, Any], S
     """Write the run folder's spec.json (docs/ARCHITECTURE.md); return it and the start-state source."""
     skill = run.skill
     task = skill.task
-    sub_skills = [] if skill.is_primitive else sub_skills_spec(task, skill)
-    run_folder = paths.run_dir(skill, run.pk)
-    success = paths.success_dir(skill)
+    workspace = run.session.workspace  # a sweep trial trains in its own folders
+    sub_skills = [] if skill.is_primitive else sub_skills_spec(task, skill, workspace=workspace)
+    run_folder = paths.run_dir(skill, run.pk, workspace)
+    success = paths.success_dir(skill, workspace)
     run_folder.mkdir(parents=True, exist_ok=True)
     success.mkdir(parents=True, exist_ok=True)
-    start_from = start_states_source(task, skill)
+    start_from = start_states_source(task, skill, workspace)
     spec: dict[str, Any] = {
         "backend": config.backend,
         "task": paths.check_name(task.name, "task"),
@@ -218,7 +221,7 @@ def build_spec(run: SkillRun, config: TrainingConfig) -> tuple[dict[str, Any], S
         "level": skill.level,
         "run_dir": str(run_folder.resolve()),
         "success_dir": str(success.resolve()),
-        "start_states_dir": str(paths.success_dir(start_from).resolve()) if start_from else None,
+        "start_states_dir": str(paths.success_dir(start_from, workspace).resolve()) if start_from else None,
         "num_envs": config.num_envs,
         "seed": config.seed,
         "min_success_states": config.min_success_states,
@@ -231,6 +234,7 @@ def build_spec(run: SkillRun, config: TrainingConfig) -> tuple[dict[str, Any], S
         "object_config": task.object_config,
         "skill_spec": skill.embedded_spec,
         "sub_skills": sub_skills,
+        "ppo": config.ppo_overrides(),
     }
     if config.backend == "isaaclab":
         spec["isaaclab"] = {

@@ -29,8 +29,10 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from training import leases
+from training import leases, queueing, sweeps
+from training.engine.notifier import Notifier
 from training.engine.orchestrator import Orchestrator
+from training.engine.reporting import WorkerReporter
 from training.engine.slots import SlotPool
 from training.leases import worker_identity
 from training.models import TrainingSession
@@ -97,6 +99,10 @@ class Worker:
         # handler must not take the locks the interrupted main thread may hold.
         self.shutdown_requests = 0
         self.shutdown_reason = ""  # what a handler saw ("... received SIGTERM"), for the sessions
+        # Issue 14: host and trainer figures with each heartbeat (engine/reporting.py), and the
+        # notifier thread that tells owners when their sessions end (engine/notifier.py).
+        self.reporter = WorkerReporter(self)
+        self.notifier = Notifier()
 
     # -- one pass ---------------------------------------------------------------------------------
     def step(self) -> list[int]:
@@ -106,6 +112,7 @@ class Worker:
         if now - self._last_heartbeat >= self.heartbeat_interval:
             self.renew_heartbeats()
             self._last_heartbeat = now
+            self.reporter.report()
         if now - self._last_reap >= self.reap_interval and self._reaping_allowed(now):
             # Sessions of crashed workers (any process) would otherwise block their task forever.
             leases.reap_stale_sessions(stale_after=self.stale_after)
@@ -113,6 +120,10 @@ class Worker:
         if settings.GENHRL_EXECUTOR == "ray" and now - self._last_sweep >= RAY_SWEEP_INTERVAL:
             self._last_sweep = now
             self._sweep_ray()
+        if not self._stop.is_set():
+            # A sweep whose trial ended queues its next one now (at the back of the queue), so
+            # this very pass can claim it. Failures are logged per sweep inside.
+            sweeps.advance_all(self.queue)
         claimed = []
         while not self._stop.is_set() and self.free_slots() > 0:
             session = self.claim_one()
@@ -166,6 +177,14 @@ class Worker:
             done = [sid for sid, slot in self.running.items() if not slot.thread.is_alive()]
             for sid in done:
                 del self.running[sid]
+        if done:
+            # A running session ended: a session held by its owner's limit may be next now, and
+            # its owner may want to hear about it.
+            self.notifier.wake()
+            try:
+                queueing.touch_queue(self.queue)
+            except Exception:
+                logger.warning("worker %s: cannot refresh the queue's positions", self.worker_id, exc_info=True)
         return done
 
     def renew_heartbeats(self) -> int:
@@ -204,6 +223,7 @@ class Worker:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="genhrl-worker", daemon=True)
             self._thread.start()
+        self.notifier.start()
         logger.info("embedded worker %s started with %s slot(s)", self.worker_id, self.slots)
 
     @property
@@ -242,7 +262,9 @@ class Worker:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5.0)
         self._thread = None
+        self.notifier.stop()
         self.collect_finished()
+        self.reporter.stopped()
 
 
     # -- the foreground loop (`manage.py training_worker`) ------------------------------------------
@@ -261,6 +283,7 @@ class Worker:
         """
         handled = 0
         hard_deadline: float | None = None
+        self.notifier.start()
         while True:
             requests = self.shutdown_requests
             if requests > handled:
@@ -283,6 +306,8 @@ class Worker:
             else:
                 self.safe_step()
             self._nap(0.05 if self._stop.is_set() else self.poll_interval)
+        self.notifier.stop()
+        self.reporter.stopped()
         connection.close()
 
     def safe_step(self) -> None:
@@ -335,6 +360,7 @@ embedded_worker = Worker()
 def start_embedded_worker() -> Worker:
     """Start this process's worker (daphne only) and stop it cleanly when the process exits."""
     session_queued.connect(embedded_worker.on_session_queued, weak=False, dispatch_uid="genhrl-embedded-worker")
+    embedded_worker.reporter.embedded = True
     embedded_worker.start()
     # atexit runs before daemon threads are torn down, so trainers are stopped, not orphaned.
     atexit.register(embedded_worker.stop)

@@ -93,7 +93,7 @@ def run_embedded(spec: TrainerSpec, shutdown: Shutdown) -> int:
 
         from .envs import CompositeEnv, PrimitiveEnv, register_env
         from .frozen import build_controller
-        from .runner import ProgressObserver, agent_config, publish_policy, write_params
+        from .runner import ProgressObserver, agent_config, publish_policy, session_ppo, write_params
         from .success import SuccessStore, load_start_states
         from .video import Renderer, VideoRecorder
         from .world import ObjectSet, PointMassWorld
@@ -133,7 +133,7 @@ def run_embedded(spec: TrainerSpec, shutdown: Shutdown) -> int:
         )
         register_env(ENV_NAME, lambda: env)
         cfg = agent_config(
-            spec, discrete=not node.is_primitive, env_name=ENV_NAME, overrides=node.spec.get("ppo")
+            spec, discrete=not node.is_primitive, env_name=ENV_NAME, overrides=session_ppo(node.spec.get("ppo"), spec.ppo)
         )
         write_params(spec, cfg)
         observer = ProgressObserver(

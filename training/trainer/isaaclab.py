@@ -206,7 +206,7 @@ def stage_start_states(source: Path | None, skill_folder: Path) -> int:
 
 
 def _agent_cfg(spec: TrainerSpec, task: str, device: str, discrete: bool) -> dict[str, Any]:
-    from .runner import agent_config
+    from .runner import agent_config, session_ppo
 
     cfg: dict[str, Any] | None = None
     try:
@@ -217,11 +217,12 @@ def _agent_cfg(spec: TrainerSpec, task: str, device: str, discrete: bool) -> dic
     except Exception:
         cfg = None  # GenHRL registers skrl configs only; fall back to ours
     if cfg is None:
-        overrides = dict(spec.isaaclab.get("ppo") or {})
+        overrides = session_ppo(spec.isaaclab.get("ppo"), spec.ppo)
         overrides.setdefault("activation", "elu")  # GPU: Isaac Lab's default
         cfg = agent_config(spec, discrete=discrete, env_name="rlgpu", overrides=overrides, device=device)
         cfg["params"]["config"]["torch_compile"] = bool(spec.isaaclab.get("torch_compile", False))
     config = cfg["params"]["config"]
+    config.update(spec.ppo)  # the session's PPO options win over a registered agent config too
     config.update(
         {
             "name": spec.skill,

@@ -48,6 +48,12 @@ COMPOSITE_PPO: dict[str, Any] = {
 }
 
 
+def session_ppo(skill_ppo: dict[str, Any] | None, session: dict[str, Any] | None) -> dict[str, Any]:
+    """The PPO overrides of one run: the skill's own (embedded.json `ppo`), then the session's
+    (its training options: a sweep trial's learning rate beats the skill's)."""
+    return {**(skill_ppo or {}), **(session or {})}
+
+
 def agent_config(
     spec: TrainerSpec,
     *,

@@ -76,6 +76,8 @@ class TrainerSpec:
     sub_skills: tuple[SubSkill, ...]
     # Backend-specific extras (e.g. the Isaac Lab root and skill folder); free-form on purpose.
     isaaclab: dict[str, Any] = field(default_factory=dict)
+    # The session's PPO hyper-parameters (rl-games config keys); they win over embedded.json's `ppo`.
+    ppo: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -125,6 +127,7 @@ class TrainerSpec:
                 SubSkill.from_json(child, f"spec.sub_skills[{i}]") for i, child in enumerate(children)
             ),
             isaaclab=_obj(data, "isaaclab", "spec", default={}),
+            ppo=_ppo(data),
             raw=dict(data),
         )
 
@@ -154,6 +157,23 @@ def _int(
     if minimum is not None and value < minimum:
         raise SpecError(f"{where}.{key}: must be >= {minimum}")
     return value
+
+
+# What a session may set (training/config.py PPO_OPTIONS), and the type each must have.
+PPO_KEYS: dict[str, type] = {"learning_rate": float, "entropy_coef": float, "horizon_length": int, "mini_epochs": int}
+
+
+def _ppo(data: Mapping[str, Any]) -> dict[str, Any]:
+    value = _obj(data, "ppo", "spec", default={})
+    checked: dict[str, Any] = {}
+    for key, number in value.items():
+        kind = PPO_KEYS.get(key)
+        if kind is None:
+            raise SpecError(f"spec.ppo.{key}: not a setting a session may override")
+        if isinstance(number, bool) or not isinstance(number, int | float) or (kind is int and not isinstance(number, int)):
+            raise SpecError(f"spec.ppo.{key}: expected {'an integer' if kind is int else 'a number'}")
+        checked[key] = kind(number)
+    return checked
 
 
 def _obj(data: Mapping[str, Any], key: str, where: str, *, default: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from rich.progress import (
 )
 
 from tasks.models import Task
-from training import paths, services
+from training import paths, presets, services
 from training.config import CLI_FLAGS, MIN_STEPS, NUM_ENVS, ConfigError, TrainingConfig
 from training.engine.orchestrator import Orchestrator
 from training.engine.slots import SlotPool
@@ -84,6 +84,16 @@ class Command(BaseCommand):
             f"{MIN_STEPS['isaaclab']['composite']:,} Isaac Lab)",
         )
         parser.add_argument("--max-frames", help=argparse.SUPPRESS)  # fixed-work runs (bench, tests)
+        # PPO hyper-parameters for every skill (unset: each skill's own).
+        parser.add_argument("--learning-rate", help="PPO learning rate (default: each skill's own, 1e-3)")
+        parser.add_argument("--entropy-coef", help="PPO entropy coefficient (default: each skill's own)")
+        parser.add_argument("--horizon-length", help="PPO horizon, steps per env per update (default: each skill's own)")
+        parser.add_argument("--mini-epochs", help="PPO mini-epochs per update (default: each skill's own)")
+        parser.add_argument(
+            "--preset", metavar="NAME",
+            help="start from a saved preset: a shared one by name, a personal one as OWNER/NAME; options "
+            "given here go on top (see /training/presets/)",
+        )
         parser.add_argument(
             "--slots", type=int, default=1,
             help="skills trained at once where the skill tree allows it (default 1: in training order)",
@@ -106,6 +116,8 @@ class Command(BaseCommand):
         resume: TrainingSession | None = None
         if options.get("resume"):
             given = [FLAGS[name] for name, value in data.items() if value is not None]
+            if options.get("preset"):
+                given.append("--preset")
             if given:
                 raise CommandError(f"--resume reuses the session's settings; drop {', '.join(given)}")
             try:
@@ -113,6 +125,8 @@ class Command(BaseCommand):
             except services.NotResumable as exc:
                 raise CommandError(str(exc)) from None
             config = resume.training_config()
+        elif options.get("preset"):
+            config = _preset_config(options["preset"], task, data)
         else:
             try:
                 config = TrainingConfig.from_data(data, task=task)
@@ -215,6 +229,20 @@ class Pending:
 
     orchestrator: Orchestrator | None = None
     presses: int = 0
+
+
+def _preset_config(name: str, task: Task, data: dict[str, Any]) -> TrainingConfig:
+    """The preset's options with the flags given on top; a preset that no longer validates says so."""
+    try:
+        preset = presets.find(name)
+    except presets.PresetNotFound as exc:
+        raise CommandError(f"{exc}; see /training/presets/ (a personal preset is OWNER/NAME)") from None
+    try:
+        return presets.config_for(preset, task, data)
+    except presets.PresetInvalid as exc:
+        raise CommandError(f"preset {preset} no longer validates: {_problems(exc)}; fix or delete it") from None
+    except ConfigError as exc:
+        raise CommandError(f"invalid options: {_problems(exc)}") from None
 
 
 def _problems(exc: ConfigError) -> str:
