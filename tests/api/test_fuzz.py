@@ -84,6 +84,7 @@ def test_schemathesis_finds_nothing(api_daphne: LiveDaphne, fetch_block, patrol,
         "--seed", os.environ.get("FUZZ_SEED", "20261130"), "--request-timeout", "10", "--workers", "1",
         "--no-color",
     ]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=900)  # argv list, never a shell
+    # Run in tmp_path: schemathesis writes its crash cache (`.schemathesis/`) into its working folder.
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=tmp_path)  # argv, no shell
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "No issues found" in result.stdout, result.stdout[-6000:]

@@ -53,7 +53,7 @@ JsonInt = Annotated[int, BeforeValidator(_json_int)]
 class PresetIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    name: StrictStr = Field(min_length=1, max_length=100, pattern=r"^[^/\x00-\x1f]*\S[^/\x00-\x1f]*$")
+    name: StrictStr = Field(min_length=1, max_length=100, pattern=r"^[^/\x00-\x1f]*[^/\s\x00-\x1f\x7f-\x9f][^/\x00-\x1f]*$")
     shared: StrictBool = False
     # Checked by `TrainingConfig.from_data(strict=True)`, the start body's own check (JSON types only).
     options: Annotated[dict[str, Any], WithJsonSchema(training_options_schema())] = Field(
