@@ -9,6 +9,7 @@ a scene summary must never break the page it is shown on.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,13 @@ from typing import Any
 KNOWN_KINDS = ("cubes", "spheres", "cylinders", "cones", "capsules")
 # A corrupt `num_*` must not make the page render a million rows.
 MAX_OBJECTS_PER_KIND = 500
+# Colour words an object's label may start with ("Red beacon (north-west)"): the map draws the object
+# in that colour instead of its shape's (each has a `color-<name>` rule in portal.css).
+COLOR_WORDS = (
+    "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "gray",
+    "cyan", "magenta",
+)
+_COLOR_ALIASES = {"grey": "gray", "violet": "purple"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,11 @@ class SceneObject:
         if self.height is not None:
             parts.append(f"h {_num(self.height)} m")
         return ", ".join(parts)
+
+    @property
+    def color(self) -> str:
+        """The colour the label names ("Red beacon" -> "red"), or "" to draw the shape's own."""
+        return label_color(self.label)
 
     @property
     def position_text(self) -> str:
@@ -119,6 +132,15 @@ def _group(config: dict[str, Any], kind: str) -> ShapeGroup:
     return ShapeGroup(kind=kind, declared=declared, objects=objects)
 
 
+def label_color(label: str) -> str:
+    """The first colour word among a label's first two words ("Red beacon", "the blue cube"), or ""."""
+    for word in re.findall(r"[a-z]+", label.lower())[:2]:
+        word = _COLOR_ALIASES.get(word, word)
+        if word in COLOR_WORDS:
+            return word
+    return ""
+
+
 def _singular(kind: str) -> str:
     return kind[:-1] if kind.endswith("s") else kind
 
@@ -166,6 +188,7 @@ class MapShape:
     width: float
     height: float
     r: float
+    color: str = ""  # a COLOR_WORDS name from the label, or "" for the shape's colour
 
     @property
     def cx(self) -> float:
@@ -241,9 +264,9 @@ def scene_map(summary: SceneSummary, *, min_extent: float = 2.0) -> SceneMap | N
     shapes = []
     for (number, obj), (x, y, hx, hy) in zip(placed, boxes, strict=True):
         if obj.size and len(obj.size) >= 2:
-            shape = MapShape(number, obj.kind, obj.label, "rect", x - hx, -y - hy, 2 * hx, 2 * hy, 0)
+            shape = MapShape(number, obj.kind, obj.label, "rect", x - hx, -y - hy, 2 * hx, 2 * hy, 0, obj.color)
         else:
-            shape = MapShape(number, obj.kind, obj.label, "circle", x, -y, 0, 0, hx)
+            shape = MapShape(number, obj.kind, obj.label, "circle", x, -y, 0, 0, hx, obj.color)
         shapes.append(shape)
     step = 1.0 if size <= 40 else 10.0 ** math.floor(math.log10(size / 4))
     return SceneMap(

@@ -87,11 +87,12 @@ class TrainingConfigForm(forms.Form):
     video = forms.BooleanField(
         label="Record videos", required=False, help_text="Save short videos of the policy while it trains.",
     )
+    # Not required: with videos off the fields are disabled and not sent (the defaults are kept).
     video_interval = forms.CharField(
-        label="Video interval", widget=_number({"min": 1}), help_text="Steps between two recorded videos.",
+        label="Video interval", required=False, widget=_number({"min": 1}), help_text="Steps between two recorded videos.",
     )
     video_length = forms.CharField(
-        label="Video length", widget=_number({"min": 1}), help_text="Steps in each recorded video.",
+        label="Video length", required=False, widget=_number({"min": 1}), help_text="Steps in each recorded video.",
     )
     min_steps_primitive = forms.CharField(
         label="Min frames, primitive skills", widget=_number({"min": 0}),
@@ -152,6 +153,9 @@ class TrainingConfigForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         options = {name: cleaned[name] for name in CONFIG_FIELDS if name in cleaned}
+        for name in ("video_interval", "video_length"):
+            if options.get(name) in ("", None):
+                options.pop(name, None)  # not sent (videos off): the default
         try:
             self.config = TrainingConfig.from_data(options, task=self.task)
         except ConfigError as exc:
@@ -229,6 +233,8 @@ class BulkTrainForm(forms.Form):
     MAX_TASKS = 100
 
     task = forms.TypedMultipleChoiceField(coerce=int, error_messages={"required": "Select at least one task."})
+    # Off: a task whose skills are all trained is reported as "nothing to train" and not queued.
+    retrain = forms.BooleanField(required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

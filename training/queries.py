@@ -44,7 +44,8 @@ def skill_status_rows(task: Task) -> list[dict[str, Any]]:
     `min_success_states` (of the
     active, else latest, session; else the default 50), `has_policy`, `last_run_at` (datetime or
     None), `last_result` (the latest run's status or None), `last_error` (first line or ""),
-    `last_session_id`.
+    `last_session_id`, `last_run_elapsed_s` (seconds the latest run trained, or None), `todo_reason`
+    (why a skill with enough success states or a policy still needs training, else "").
 
     `status` is `training`/`pending` while an active session holds the skill; otherwise
     `completed` when there are enough success states and a policy, else the latest run's
@@ -88,8 +89,21 @@ def skill_status_rows(task: Task) -> list[dict[str, Any]]:
             "last_result": str(run.status) if run else None,
             "last_error": run.error.splitlines()[0] if run and run.error else "",
             "last_session_id": run.session_id if run else None,
+            "last_run_elapsed_s": round(run.elapsed_seconds, 1) if run and run.elapsed_seconds else None,
+            "todo_reason": _todo_reason(skill.defined, status, count, minimum, policy),
         })
     return rows
+
+
+def _todo_reason(defined: bool, status: str, count: int, minimum: int, policy: bool) -> str:
+    """Why a skill still counts as "to train" although it may look done (e.g. "54/50"), or ""."""
+    if not defined or status in (SkillStatus.COMPLETED, SkillStatus.TRAINING):
+        return ""
+    if count >= minimum and not policy:
+        return "has enough success states but no published policy (its last run did not finish)"
+    if policy and count < minimum:
+        return f"has a policy but {minimum - count} success states too few"
+    return ""
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, int]:

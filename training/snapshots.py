@@ -191,6 +191,8 @@ def progress_snapshot(session: TrainingSession | int) -> dict[str, Any]:
             "training": statuses.count(SkillStatus.TRAINING),
             "failed": statuses.count(SkillStatus.FAILED),
             "cancelled": statuses.count(SkillStatus.CANCELLED),
+            # Every skill not done, whatever stopped it: pending, training, failed or cancelled.
+            "remaining": len(skills) - done,
         },
         "elapsed_s": round((end - session.started_at).total_seconds(), 1) if session.started_at else 0.0,
         "eta_s": eta,

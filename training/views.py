@@ -387,25 +387,33 @@ def bulk_start(request: HttpRequest) -> HttpResponse:
     started: list[TrainingSession] = []
     running: list[tuple[Task, TrainingSession | None]] = []
     refused: list[tuple[Task, str]] = []
+    trained: list[Task] = []  # every skill already trained: nothing queued unless asked to retrain
     if form.is_valid():
+        retrain = form.cleaned_data["retrain"]
         for task in form.tasks():
             if not permissions.can_start(request.user, task):
                 refused.append((task, "you need the “start training” permission (the Researchers group)"))
                 continue
+            if not retrain and queries.active_session(task) is None:
+                totals = queries.totals(queries.skill_status_rows(task))
+                if totals["total"] and not totals["pending"]:
+                    trained.append(task)
+                    continue
             try:
-                started.append(services.start_session(task, {}, owner=request.user))
+                options = {"skip_complete": False} if retrain else {}
+                started.append(services.start_session(task, options, owner=request.user))
             except services.SessionAlreadyActive as exc:
                 running.append((task, exc.session))
             except ConfigError as exc:
                 refused.append((task, str(exc)))
     context = {
-        "form": form, "started": started, "running": running, "refused": refused,
+        "form": form, "started": started, "running": running, "refused": refused, "trained": trained,
         "worker_slots": settings.GENHRL_WORKER_SLOTS,
         "badges": _badges_after(started, running),
     }
     if request.htmx:  # type: ignore[attr-defined]
         return _changed(render(request, "training/_bulk_report.html", context), *started)
-    _bulk_messages(request, started, running, refused)
+    _bulk_messages(request, started, running, refused, trained)
     return redirect("task_list")
 
 
@@ -427,6 +435,7 @@ def _bulk_messages(
     started: list[TrainingSession],
     running: list[tuple[Task, TrainingSession | None]],
     refused: list[tuple[Task, str]],
+    trained: list[Task],
 ) -> None:
     """The "Train selected" report as messages, for the page without JavaScript."""
     if started:
@@ -437,5 +446,8 @@ def _bulk_messages(
         messages.info(request, f"{task.name} is already training{where}.")
     for task, error in refused:
         messages.error(request, f"{task.name} was not started: {error}")
-    if not (started or running or refused):
+    if trained:
+        names = ", ".join(task.name for task in trained)
+        messages.info(request, f"Nothing to train in {names}: every skill is trained. Tick “Retrain” to train them again.")
+    if not (started or running or refused or trained):
         messages.warning(request, "Select at least one task to train.")

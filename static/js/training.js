@@ -201,6 +201,14 @@
     select.dataset.previous = next;
   }, true);
 
+  // Video interval and length mean nothing with videos off: disabled (and not sent) until it is on.
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (!box.matches || !box.matches("#config-form input[name=video]")) return;
+    const fields = box.form.querySelector("[data-video-fields]");
+    if (fields) fields.disabled = !box.checked;
+  });
+
   // A form that came back with the server's messages: take the person to the first one.
   document.addEventListener("htmx:afterSettle", (event) => {
     if (event.detail.xhr && event.detail.xhr.status === 422) {

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from tasks.importer import import_demo, import_path
 from tasks.models import Task
-from tests.factories import node, skill
+from tests.factories import give_states, node, run_session, skill
 from training.management.commands.status import build_status_rows
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +55,7 @@ def test_status_json():
         "last_run_elapsed_s": None,
         "last_result": None,
         "last_error": "",
+        "todo_reason": "",
     }
     assert data == {
         "task": "fetch_block",
@@ -77,6 +78,33 @@ def test_status_marks_undefined_skills_and_shows_warnings(lab):
     assert lines[4].split()[:8] == ["-", "ghost", "-", "undefined", "(cannot", "be", "trained)", "undefined"]
     assert lines[5] == "1 import warning:"
     assert "'ghost' is named" in lines[6]
+
+
+def test_status_json_gives_null_for_what_an_undefined_skill_lacks(lab):
+    skills = {"t": skill(False, ["a", "ghost"]), "a": skill(True, used_by=["t"])}
+    import_path(lab.add_task("t", skills=skills, structure=node("t", node("a"), node("ghost"))))
+
+    ghost = next(row for row in json.loads(run("t", "--json"))["skills"] if row["name"] == "ghost")
+
+    assert ghost["defined"] is False and ghost["status"] == "undefined"
+    assert ghost["order"] is None and ghost["is_primitive"] is None
+
+
+def test_status_json_gives_the_last_runs_time_and_why_a_skill_still_needs_training(user):
+    import_demo()
+    task = Task.objects.get(name="fetch_block")
+    session = run_session(task, user)
+    run_ = session.skill_runs.get(skill__name="go_to_block")
+    run_.elapsed_seconds = 12.34
+    run_.save(update_fields=["elapsed_seconds"])
+    # A run stopped early: its success states, but no published policy.
+    give_states(task.skills.get(name="go_to_goal"), 54, policy=False)
+
+    rows = {row["name"]: row for row in json.loads(run("fetch_block", "--json"))["skills"]}
+
+    assert rows["go_to_block"]["last_run_elapsed_s"] == 12.3
+    assert rows["go_to_goal"]["success_states"] == 54 and rows["go_to_goal"]["status"] == "pending"
+    assert "no published policy" in rows["go_to_goal"]["todo_reason"]
 
 
 def test_status_of_a_task_of_several_robots_needs_robot(lab):

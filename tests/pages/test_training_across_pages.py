@@ -157,3 +157,35 @@ def test_page_links_that_load_with_htmx_also_have_an_href(researcher_client, dem
         body = researcher_client.get(url).content.decode()
         for tag in re.findall(r"<a\b[^>]*\bhx-get=[^>]*>", body):
             assert " href=" in tag, (url, tag)
+
+
+def test_train_selected_queues_nothing_for_trained_tasks_unless_asked_to_retrain(researcher_client, demo):
+    from tests.factories import give_states
+
+    for skill in demo["fetch_block"].skills.all():
+        give_states(skill, 60)
+    ids = [demo["fetch_block"].pk]
+    body = researcher_client.post(reverse("training:bulk_start"), {"task": ids}, headers=HTMX).content.decode()
+    assert "Nothing to train" in body and "Queued" not in body
+    assert not TrainingSession.objects.exists()
+
+    body = researcher_client.post(reverse("training:bulk_start"), {"task": ids, "retrain": "1"}, headers=HTMX).content.decode()
+    assert "Queued 1 training session" in body
+    assert TrainingSession.objects.get().config["skip_complete"] is False
+
+
+def test_a_queued_session_says_queued_not_started(demo, researcher):
+    from django.template.loader import render_to_string
+
+    from training import services
+
+    session = services.start_session(demo["fetch_block"], WEB_OPTIONS, owner=researcher)
+    item = render_to_string("training/_session_item.html", {"session": session})
+    assert "queued " in item and "started" not in item
+
+
+def test_disabled_start_sits_with_its_reason(client, fetch_block, user):
+    client.force_login(user)
+    body = client.get(fetch_block.get_absolute_url()).content.decode()
+    box = body.split("data-start-denied", 1)[1].split("</div>", 1)[0]
+    assert "disabled" in box and "start training” permission" in box

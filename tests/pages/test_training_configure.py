@@ -182,3 +182,25 @@ def test_anonymous_is_sent_to_login(client, fetch_block):
 
 def test_unknown_task_is_404(researcher_client):
     assert researcher_client.get(reverse("training:configure", kwargs={"robot": "X", "name": "nope"})).status_code == 404
+
+
+def test_video_interval_and_length_are_disabled_with_videos_off_and_not_needed(researcher_client, researcher, fetch_block):
+    body = researcher_client.get(url(fetch_block), headers=MODAL).content.decode()
+    assert re.search(r'<fieldset class="cfg-grid video-fields" data-video-fields disabled>', body)
+    # A disabled field is not sent: the start still works, with the defaults.
+    data = {k: v for k, v in form_data(**WEB_OPTIONS).items() if not k.startswith("video_")}
+    response = researcher_client.post(url(fetch_block), data, headers=FORM)
+    assert response.status_code == 200, response.context["form"].errors
+    config = TrainingSession.objects.get().config
+    assert config["video_interval"] == 2000 and config["video_length"] == 200
+    body = researcher_client.get(url(fetch_block), {"from": TrainingSession.objects.get().pk}, headers=MODAL).content.decode()
+    assert "data-video-fields disabled" in body
+
+
+def test_a_skill_with_its_states_but_no_policy_says_why_it_still_needs_training(researcher_client, fetch_block):
+    from tests.factories import give_states
+
+    give_states(fetch_block.skills.get(name="go_to_block"), 54, policy=False)
+    body = researcher_client.get(url(fetch_block), headers=MODAL).content.decode()
+    assert "54/50 *" in body
+    assert re.search(r"<code>go_to_block</code> still needs training: it has enough success states but no published policy", body)

@@ -158,3 +158,14 @@ def test_anonymous_is_sent_to_login_and_unknown_sessions_are_404(researcher_clie
     assert client.post(page_url(session, "session_retry")).status_code == 302
     assert researcher_client.get(reverse("training:session", kwargs={"pk": 999999})).status_code == 404
     assert researcher_client.get(reverse("training:session_progress", kwargs={"pk": 999999})).status_code == 404
+
+
+def test_an_unfinished_session_counts_what_is_left_untrained(researcher_client, demo, researcher):
+    session = run_session(demo["patrol_beacons"], researcher, WEB_OPTIONS)
+    runs = list(session.skill_runs.order_by("order"))
+    SkillRun.objects.filter(pk__in=[r.pk for r in runs[:3]]).update(status=SkillStatus.COMPLETED)
+    SkillRun.objects.filter(pk__in=[r.pk for r in runs[3:]]).update(status=SkillStatus.CANCELLED)
+    TrainingSession.objects.filter(pk=session.pk).update(status=SessionStatus.CANCELLED, finished_at=timezone.now())
+    body = researcher_client.get(page_url(session)).content.decode()
+    assert "3 <span class=\"muted\">of 7</span>" in body
+    assert "Left untrained</dt><dd data-remaining>4</dd>" in body

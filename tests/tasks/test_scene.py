@@ -63,3 +63,13 @@ def test_map_keeps_origin_and_every_object_in_view():
 
 def test_no_map_without_positions():
     assert scene_map(summarise_object_config({"num_cubes": 2})) is None
+
+
+def test_objects_whose_labels_name_a_colour_are_drawn_in_it():
+    beacons = {
+        "num_spheres": 3,
+        "_sphere_comments": ["Red beacon (north-west)", "Blue beacon", "A beacon"],
+        "position_spheres": [[-1, 1, 0], [1, 1, 0], [0, -1, 0]],
+    }
+    shapes = scene_map(summarise_object_config(beacons)).shapes
+    assert [shape.color for shape in shapes] == ["red", "blue", ""]

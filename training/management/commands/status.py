@@ -30,17 +30,19 @@ def build_status_rows(task: Task) -> list[dict[str, Any]]:
             {
                 "name": row["skill"],
                 "level": row["level"],
-                "is_primitive": row["is_primitive"],
-                "order": row["order"],
+                # An undefined skill has no kind and no place in the training order.
+                "is_primitive": row["is_primitive"] if row["defined"] else None,
+                "order": row["order"] if row["defined"] else None,
                 "defined": row["defined"],
                 "status": row["status"],
                 "success_states": row["success_states"],
                 "min_success_states": row["min_success_states"],
                 "has_policy": row["has_policy"],
                 "last_run_at": last_run_at.isoformat() if last_run_at else None,
-                "last_run_elapsed_s": row.get("last_run_elapsed_s"),
+                "last_run_elapsed_s": row["last_run_elapsed_s"],
                 "last_result": row["last_result"],
                 "last_error": row["last_error"],
+                "todo_reason": row["todo_reason"],
             }
         )
     return rows
