@@ -8,6 +8,7 @@ history the database holds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
@@ -248,6 +249,21 @@ def latest_session_annotations() -> dict[str, Subquery]:
         "training_status": Subquery(latest.values("status")[:1]),
         "training_session_id": Subquery(latest.values("pk")[:1]),
     }
+
+
+def training_states(task_ids: Iterable[int]) -> dict[int, str]:
+    """Per task id, `"<newest session id>:<its status>"` (`"0:"` when it never trained), in one query.
+
+    Everything a task's panel and card say about its training (start, queue, run, end) changes
+    exactly when this does, whoever started the session: the pages' watcher (`views.task_watch`)
+    compares it every second.
+    """
+    rows = (
+        Task.objects.filter(pk__in=list(task_ids))
+        .annotate(**latest_session_annotations())
+        .values_list("pk", "training_session_id", "training_status")
+    )
+    return {pk: f"{session_id or 0}:{status or ''}" for pk, session_id, status in rows}
 
 
 def with_latest_session(task: Task) -> Task:

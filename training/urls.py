@@ -15,6 +15,7 @@ urlpatterns = [
     path("indicator/", views.indicator, name="indicator"),
     path("dashboard-card/", views.dashboard_card, name="dashboard_card"),
     path("train-selected/", views.bulk_start, name="bulk_start"),
+    path("watch/", views.task_watch, name="task_watch"),
     # Task names are case-sensitive and may hold ".", "-" and "_": `name` takes anything but "/" and NUL.
     path("tasks/<name:robot>/<name:name>/start/", views.configure, name="configure"),
     path("tasks/<name:robot>/<name:name>/estimate/", views.estimate, name="estimate"),

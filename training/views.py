@@ -18,12 +18,13 @@ Each view renders a full page, or for htmx the partial it swaps. Dialogs load in
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -372,9 +373,46 @@ def task_panel(request: HttpRequest, robot: str, name: str) -> HttpResponse:
 
 @require_GET
 def task_badge(request: HttpRequest, robot: str, name: str) -> HttpResponse:
-    """A task card's training badge, refreshed after a quick start from that card."""
+    """A task card's training badge, and its button out of band ("Train" or "View progress"):
+    refreshed on `training-changed-<task id>`, which a start from the page or the watcher sends."""
     task = queries.with_latest_session(_get_task(robot, name))
-    return render(request, "training/_task_badge.html", {"task": task})
+    return render(request, "training/_task_badge.html", {"task": task, "button_oob": True})
+
+
+# At most this many tasks per watcher: a task list page shows far fewer.
+WATCH_MAX_TASKS = 200
+WATCH_STATE = re.compile(r"(\d{1,12}):(\d{1,12}):([a-z_]{0,20})")
+
+
+@require_GET
+def task_watch(request: HttpRequest) -> HttpResponse:
+    """The watcher of a page that shows tasks' training state (task page, task list), polled every
+    second: `?s=<task>:<session>:<status>~...` is what the page shows. 204 when nothing changed (one
+    small query); else the watcher with the new state, and `training-changed-<task id>` (HX-Trigger)
+    for each task that changed, which its panel, card badge and card button listen to. This is how a
+    session started from a terminal, the API or another user reaches an open page within a second.
+    """
+    raw = request.GET.get("s", "")
+    parts = [part for part in raw.split("~") if part]
+    matches = [WATCH_STATE.fullmatch(part) for part in parts]
+    if len(parts) > WATCH_MAX_TASKS or not all(matches):
+        return HttpResponseBadRequest(
+            f"s: expected up to {WATCH_MAX_TASKS} items <task id>:<session id>:<status> separated by ~",
+            content_type="text/plain",
+        )
+    shown = {int(m.group(1)): f"{int(m.group(2))}:{m.group(3)}" for m in matches if m}
+    now = queries.training_states(shown)
+    changed = [pk for pk, state in shown.items() if pk in now and now[pk] != state]
+    if not changed:
+        return HttpResponse(status=204)
+    response = render(request, "training/_task_watch.html", {"watch_state": _watch_param({**shown, **now})})
+    for pk in changed:
+        trigger_client_event(response, f"{TRAINING_CHANGED}-{pk}", {"task": pk})
+    return trigger_client_event(response, TRAINING_CHANGED, {"tasks": changed})
+
+
+def _watch_param(states: dict[int, str]) -> str:
+    return "~".join(f"{pk}:{state}" for pk, state in sorted(states.items()))
 
 
 @require_POST

@@ -29,11 +29,82 @@
   function clearModal() {
     const root = modalRoot();
     if (root && root.firstChild) htmx.swap(root, "", { swapStyle: "innerHTML" });
+    // The URL stops naming the dialog: back to the entry before it was opened, if this page pushed it.
+    if (dialogInUrl()) {
+      if (history.state && history.state.genhrlDialog) history.back();
+      else history.replaceState(null, "", urlWithDialog(null));
+    }
   }
 
   document.addEventListener("htmx:afterSettle", (event) => {
-    if (event.detail.target && event.detail.target.id === MODAL_ROOT) openDialogs(event.detail.target);
+    if (event.detail.target && event.detail.target.id === MODAL_ROOT) {
+      openDialogs(event.detail.target);
+      nameDialogInUrl(event.detail.target);
+    }
   });
+
+  // ---- the URL names the open dialog: refresh, a shared link and Back show the same thing --------
+  const DIALOG_PARAMS = ["session", "train"];
+
+  function dialogInUrl() {
+    const params = new URLSearchParams(window.location.search);
+    for (const name of DIALOG_PARAMS) {
+      const value = params.get(name);
+      if (value) return { name, value };
+    }
+    return null;
+  }
+
+  function urlWithDialog(dialog) {
+    const url = new URL(window.location.href);
+    DIALOG_PARAMS.forEach((name) => url.searchParams.delete(name));
+    if (dialog) url.searchParams.set(dialog.name, dialog.value);
+    return url.pathname + url.search + url.hash;
+  }
+
+  function nameDialogInUrl(root) {
+    const dialog = root.querySelector("dialog[data-modal][data-url-param]");
+    if (!dialog) return;
+    const named = { name: dialog.dataset.urlParam, value: dialog.dataset.urlValue };
+    const current = dialogInUrl();
+    if (current && current.name === named.name && current.value === named.value) return;
+    // One history entry per opened dialog: the form turning into the progress view replaces it.
+    if (current) history.replaceState({ genhrlDialog: true }, "", urlWithDialog(named));
+    else history.pushState({ genhrlDialog: true }, "", urlWithDialog(named));
+  }
+
+  function dialogUrl(named) {
+    const root = modalRoot();
+    if (!root) return null;
+    if (named.name === "session" && /^\d{1,12}$/.test(named.value)) {
+      return root.dataset.sessionUrl.replace("987654321", named.value);
+    }
+    const parts = named.value.split("/");
+    if (named.name === "train" && parts.length === 2 && parts[0] && parts[1]) {
+      return root.dataset.trainUrl.replace("ROBOT", encodeURIComponent(parts[0])).replace("TASK", encodeURIComponent(parts[1]));
+    }
+    return null;
+  }
+
+  function showDialogOfUrl() {
+    const named = dialogInUrl();
+    const root = modalRoot();
+    if (!root) return;
+    const open = root.querySelector("dialog[data-modal][data-url-param]");
+    if (!named) {
+      if (open && open.open) open.close();
+      return;
+    }
+    if (open && open.dataset.urlParam === named.name && open.dataset.urlValue === named.value) return;
+    const url = dialogUrl(named);
+    if (!url) {
+      history.replaceState(null, "", urlWithDialog(null));
+      return;
+    }
+    htmx.ajax("GET", url, { target: "#" + MODAL_ROOT, swap: "innerHTML" });
+  }
+
+  window.addEventListener("popstate", showDialogOfUrl);
 
   // A dialog closes by its buttons, Escape, or a click on the backdrop; closing never stops training.
   document.addEventListener("close", (event) => {
@@ -292,5 +363,8 @@
   document.addEventListener("DOMContentLoaded", () => {
     scrollLogs(document, true);
     bulkUpdate();
+    // A refreshed or shared URL: its dialog opens; closing it just drops the parameter.
+    if (dialogInUrl() && history.state && history.state.genhrlDialog) history.replaceState(null, "", window.location.href);
+    showDialogOfUrl();
   });
 })();

@@ -12,6 +12,7 @@ from django import template
 from django.urls import reverse
 
 from training.models import STATUS_COLORS, LogLine, SessionStatus, TrainingSession
+from training.queries import training_states
 
 register = template.Library()
 
@@ -239,3 +240,12 @@ def training_nav_indicator(context: template.Context) -> dict[str, Any]:
         "active_count": count,
         "is_current": path.startswith(reverse("training:sessions")),
     }
+
+
+@register.inclusion_tag("training/_task_watch.html")
+def task_watch(tasks: Any) -> dict[str, Any]:
+    """The watcher that keeps these tasks' (or this task's) panels and cards true
+    (`training.views.task_watch`)."""
+    tasks = [tasks] if hasattr(tasks, "pk") else list(tasks)
+    states = training_states(task.pk for task in tasks)
+    return {"watch_state": "~".join(f"{pk}:{state}" for pk, state in sorted(states.items()))}
