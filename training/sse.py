@@ -55,8 +55,11 @@ NOTICE = "notice"
 DATABASE_DOWN_MESSAGE = (
     "The portal cannot reach its database: training goes on, and this view catches up when it is back."
 )
-# Below every proxy's idle timeout (nginx 60 s); SSE comments are ignored by clients.
-KEEPALIVE_SECONDS = 15.0
+# An `alive` event this often while nothing changes: below every proxy's idle timeout (nginx 60 s),
+# and what lets a page tell a quiet stream from a dead one (a server stopped without closing it, a
+# network gone): training.js shows "connection lost" when nothing arrives for a few of these.
+KEEPALIVE_SECONDS = 3.0
+ALIVE = "alive"
 # With nobody watching, the relay only waits to be woken; this bounds a missed wake-up.
 IDLE_WAIT_SECONDS = 5.0
 # After a database error the relay backs off, so a database outage does not become a busy loop.
@@ -304,7 +307,7 @@ async def progress_events(session_id: int, user_id: Any) -> AsyncIterator[bytes]
             try:
                 await asyncio.wait_for(listener.aevent.wait(), KEEPALIVE_SECONDS)
             except TimeoutError:
-                yield b": keep-alive\n\n"
+                yield sse_message(ALIVE, "{}")
                 continue
             with manager.lock:
                 items = listener.channel_items.pop(channel, [])

@@ -165,6 +165,7 @@
     const live = liveOf(event.target);
     if (!live) return;
     live.dataset.sse = "open";
+    live._heardAt = Date.now();
     window.genhrlSse.push("open");
     clearTimeout(live._offlineTimer);
     setOffline(live, false);
@@ -188,8 +189,34 @@
     startPolling(live);
   });
 
+  // A stream can die without an error (a server stopped without closing it, a network gone): the
+  // server sends `alive` every few seconds, so silence this long means the connection is lost.
+  const SILENT_MS = 7000;
+
+  function heard(live) {
+    live._heardAt = Date.now();
+    if (live.classList.contains("live-offline") && live.dataset.sse === "open") setOffline(live, false);
+  }
+
+  setInterval(() => {
+    document.querySelectorAll("[data-session-live][data-sse=open]").forEach((live) => {
+      if (live._heardAt && Date.now() - live._heardAt > SILENT_MS && !live.classList.contains("live-offline")) {
+        window.genhrlSse.push("silent");
+        setOffline(live, true);
+        live._wasOffline = true;
+        startPolling(live);
+      }
+    });
+  }, 1000);
+
   // The server's own notices (its database is away, or back): shown above the live view.
   document.addEventListener("htmx:sseBeforeMessage", (event) => {
+    const live = liveOf(event.target);
+    if (live) heard(live);
+    if (event.target.matches && event.target.matches("[data-live-alive]")) {
+      event.preventDefault(); // nothing to show: it only says the stream is alive
+      return;
+    }
     const box = event.target;
     if (!box.matches || !box.matches("[data-live-notice]")) return;
     event.preventDefault(); // not swapped: the data is JSON, shown as text
@@ -208,6 +235,8 @@
   });
 
   document.addEventListener("htmx:sseMessage", (event) => {
+    const live = liveOf(event.target);
+    if (live) heard(live);
     const type = event.detail && event.detail.type;
     if (type) window.genhrlSse.push(type);
     if (window.genhrlSse.length > 200) window.genhrlSse.splice(0, 100);

@@ -161,14 +161,14 @@ async def test_a_slow_client_that_overflows_gets_the_truth_from_the_database(fet
     await stream.aclose()
 
 
-async def test_keep_alive_comments_flow_while_nothing_changes(fetch_block, token, queue, monkeypatch):
+async def test_alive_events_flow_while_nothing_changes(fetch_block, token, queue, monkeypatch):
     monkeypatch.setattr(sse, "KEEPALIVE_SECONDS", 0.05)
     session = await sync_to_async(queue)(fetch_block)
     response = await AsyncClient().get(progress_url(session), headers=bearer(token))
     chunks = aiter(response.streaming_content)
     await anext(chunks)
 
-    assert await asyncio.wait_for(anext(chunks), 2) == b": keep-alive\n\n"
+    assert await asyncio.wait_for(anext(chunks), 2) == b"event: alive\ndata: {}\n\n"
     await chunks.aclose()
 
 

@@ -73,7 +73,7 @@ def test_start_from_the_task_page_watch_live_refresh_and_finish(page, training_d
     dialog = page.locator("dialog[open]")
     expect(dialog.get_by_role("heading", name="Train fetch_block")).to_be_visible()
     expect(dialog.locator(".status-overview")).to_contain_text("3 skills")
-    expect(dialog.locator(".estimate-box")).to_contain_text("rule of thumb")
+    expect(dialog.locator(".estimate-box")).to_contain_text("measured speed")
     # For the picture, a target the bars fill visibly (the tiny one is reached in one epoch).
     min_states = 1000 if SCREENSHOTS else WEB_OPTIONS["min_success_states"]
     fill_tiny_settings(page, min_success_states=min_states)

@@ -58,8 +58,11 @@ def test_dialog_shows_the_tasks_status_and_a_heuristic_estimate(researcher_clien
         assert f"<code>{skill}</code>" in body
     estimate = response.context["estimate"]
     assert estimate.to_train == 3 and not estimate.from_history
-    assert estimate.seconds == 2 * 60 + 120  # embedded rule of thumb: 1 min primitive, 2 min composite
-    assert "rule of thumb" in body and "At most 9 h 00 min" in body
+    # Before any run: the frames each kind needs at 512 environments over bench_trainer's speed.
+    assert [part.basis for part in estimate.parts] == ["bench", "bench"]
+    assert 10 < estimate.seconds < 60  # the demo's fetch_block trains in 16-36 s on a laptop
+    assert "bench_trainer's measured speed" in body
+    assert "Upper bound, not a forecast: 9 h 00 min if each of the 3 skills used its whole 3 h 00 min time limit" in body
 
 
 def test_estimate_uses_this_tasks_past_runs(researcher_client, fetch_block, queue):
@@ -71,11 +74,11 @@ def test_estimate_uses_this_tasks_past_runs(researcher_client, fetch_block, queu
         status=SkillStatus.COMPLETED, elapsed_seconds=50,
     )
     TrainingSession.objects.filter(pk=session.pk).update(status=SessionStatus.COMPLETED)
-    response = researcher_client.get(url(fetch_block, "estimate"), {**form_data(), "skip_complete": ""}, headers=FORM)
+    response = researcher_client.get(url(fetch_block, "estimate"), {**form_data(num_envs=64), "skip_complete": ""}, headers=FORM)
     estimate = response.context["estimate"]
     primitive = next(p for p in estimate.parts if p.kind == "primitive")
     assert primitive.from_history and primitive.runs == 2 and primitive.seconds_each == 40
-    assert "mean of 2 completed primitive runs of this task" in response.content.decode()
+    assert "mean of 2 completed primitive runs of this task at 64 environments" in response.content.decode()
 
 
 def test_estimate_follows_the_options_as_typed(researcher_client, fetch_block):
@@ -204,3 +207,23 @@ def test_a_skill_with_its_states_but_no_policy_says_why_it_still_needs_training(
     body = researcher_client.get(url(fetch_block), headers=MODAL).content.decode()
     assert "54/50 *" in body
     assert re.search(r"<code>go_to_block</code> still needs training: it has enough success states but no published policy", body)
+
+
+def test_first_estimate_follows_the_environments_and_this_hosts_speed(researcher_client, fetch_block, patrol, queue):
+    def estimate(task, **changes):
+        return researcher_client.get(url(task, "estimate"), form_data(**changes), headers=FORM).context["estimate"]
+
+    small, big = estimate(fetch_block, num_envs=512), estimate(fetch_block, num_envs=8192)
+    assert small.seconds != big.seconds and 10 < big.seconds < 120
+    assert 30 < estimate(patrol).seconds < 120  # patrol_beacons trains in 40-75 s on a laptop
+
+    # A completed run elsewhere measured this host: its speed is used, and said so.
+    session = queue(patrol, WEB_OPTIONS)
+    SkillRun.objects.create(
+        session=session, skill=patrol.skills.get(name="reach_red_beacon"), order=0,
+        status=SkillStatus.COMPLETED, elapsed_seconds=5, frames=400_000, fps=80_000,
+    )
+    response = researcher_client.get(url(fetch_block, "estimate"), form_data(), headers=FORM)
+    primitive = response.context["estimate"].parts[0]
+    assert (primitive.basis, primitive.fps, primitive.runs) == ("host", 80_000, 1)
+    assert "this host's speed (80,000 frames/s, median of its last 1 primitive run)" in response.content.decode()

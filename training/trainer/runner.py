@@ -29,6 +29,9 @@ from . import records
 from .signals import Shutdown
 from .spec import TrainerSpec
 
+# The embedded backend's default number of environments (training.config.NUM_ENVS), which the
+# PPO defaults below were tuned at.
+DEFAULT_ENVS = 512
 # rl-games `config` defaults for CPU training of the embedded world (isaaclab-and-rlgames.md §2).
 PRIMITIVE_PPO: dict[str, Any] = {
     "horizon_length": 16,
@@ -76,6 +79,9 @@ def agent_config(
     # composites run several frozen policies per world step. It also learns the reach a bit faster.
     activation = str(ppo.pop("activation", "relu"))
     batch = horizon * spec.num_envs
+    # Many environments (Isaac Lab's 1024-8192) must not mean fewer updates per sample: keep each
+    # minibatch no bigger than at the default 512 environments, so a big batch gives more steps.
+    minibatches = max(minibatches, batch // (horizon * DEFAULT_ENVS // minibatches))
     while batch % minibatches:  # rl-games requires the batch to split evenly
         minibatches -= 1
     if discrete:
