@@ -23,6 +23,7 @@ nothing after it. A finished session's stream ends with `done`.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import threading
@@ -263,6 +264,10 @@ def start_relay() -> Relay:
     """Start this process's relay and hear the sessions changed in this process (daphne only)."""
     session_changed.connect(relay.on_session_changed, weak=False, dispatch_uid="genhrl-sse-relay")
     relay.start()
+    # Stopped (and joined) at exit, after the worker (atexit runs last-registered first): a daemon
+    # thread still inside a database call while the interpreter finalises can crash it (the
+    # likeliest cause of the rare "Segmentation fault" at a Ctrl-C of `make run`; issue 10).
+    atexit.register(relay.stop)
     return relay
 
 

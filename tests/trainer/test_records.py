@@ -127,3 +127,37 @@ def test_emit_writes_one_flushed_json_line_and_nulls_non_finite_numbers() -> Non
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError):
         records.make_record("finished")
+
+
+def test_the_success_rate_gate_waits_for_a_whole_episode_per_environment():
+    """With thousands of environments the first epochs end only the quick successes: a rate of 1.0
+    then is survivor bias, not a trained policy (issue 10: a primitive "done" after 6 epochs at 8192
+    environments, whose composite then never learned)."""
+    from types import SimpleNamespace
+
+    from training.trainer.runner import ProgressObserver
+
+    class Progress:
+        def epoch_outcomes(self):
+            return (9000, 9000)  # every ended episode a success
+
+        def success_states(self):
+            return 10_000
+
+        def flush(self, force):
+            pass
+
+    empty = SimpleNamespace(current_size=0)
+    spec = SimpleNamespace(num_envs=8192, min_success_states=50, min_frames=0, max_frames=None)
+    observer = ProgressObserver(
+        spec, Progress(), SimpleNamespace(stop_requested=False), min_success_rate=0.95, episode_frames=100,
+        emit=lambda *args, **kwargs: None,
+    )
+    observer.algo = SimpleNamespace(frame=0, game_rewards=empty, game_lengths=empty, max_epochs=-1)
+    for epoch, steps in enumerate((16, 32, 48, 64, 80, 96), start=1):
+        observer.algo.frame = steps * spec.num_envs
+        observer.after_print_stats(observer.algo.frame, epoch, 1.0)
+        assert observer.reason is None, epoch  # fewer than 100 steps per environment so far
+    observer.algo.frame = 112 * spec.num_envs
+    observer.after_print_stats(observer.algo.frame, 7, 1.0)
+    assert observer.reason == "target_reached"

@@ -204,6 +204,7 @@ class ProgressObserver(AlgoObserver):
         shutdown: Shutdown,
         *,
         min_success_rate: float = 0.0,
+        episode_frames: int = 0,
         inner: AlgoObserver | None = None,
         emit: Callable[..., Any] = records.emit,
     ) -> None:
@@ -212,6 +213,11 @@ class ProgressObserver(AlgoObserver):
         self.progress = progress
         self.shutdown = shutdown
         self.min_success_rate = min_success_rate
+        # Frames per environment of one whole episode (its time limit). Until every environment
+        # has run that long, only the quick successes have ended and none of the time-outs: the
+        # success rate would flatter an untrained policy, and with thousands of environments the
+        # success states are there too (seen at 8192: a primitive "done" after 6 epochs).
+        self.episode_frames = episode_frames
         self.inner = inner
         self.emit = emit
         self.algo: Any = None
@@ -280,6 +286,7 @@ class ProgressObserver(AlgoObserver):
         fps = (frames - self._last_frames) / max(now - self._last_time, 1e-9)
         self._last_time, self._last_frames = now, frames
         rate, full = self._success_rate(*self.progress.epoch_outcomes())
+        full = full and frames >= self.episode_frames * self.spec.num_envs
         reason = self._decide(frames, rate if full else None)
         self.progress.flush(force=reason is not None)
         snapshot = EpochSnapshot(
