@@ -101,11 +101,11 @@ def test_start_from_the_task_page_watch_live_refresh_and_finish(page, training_d
     expect(progress.locator("[data-completed]")).to_contain_text(re.compile("[12] of 3"))
     assert page.evaluate("window.notReloaded") is True
 
-    # Refresh mid-run: the dialog is gone, training is not; reopening shows the state at once.
+    # Refresh mid-run: the URL names the dialog (?session=<id>), so it is back with the state at once.
     session = TrainingSession.objects.get(task=fetch_block)
+    assert page.url.endswith(f"?session={session.pk}")
     page.reload()
-    expect(page.locator("dialog[open]")).to_have_count(0)
-    page.get_by_role("link", name="View progress").click()
+    expect(page.locator("dialog.modal-progress[open]")).to_be_visible()
     expect(card(page, "go_to_block")).to_have_attribute("data-status", "completed", timeout=3_000)
     expect(page.locator("dialog.modal-progress[open] [data-session-status]")).to_contain_text("Running", timeout=3_000)
     assert TrainingSession.objects.get(pk=session.pk).status == SessionStatus.RUNNING

@@ -79,9 +79,11 @@ def agent_config(
     # composites run several frozen policies per world step. It also learns the reach a bit faster.
     activation = str(ppo.pop("activation", "relu"))
     batch = horizon * spec.num_envs
-    # Many environments (Isaac Lab's 1024-8192) must not mean fewer updates per sample: keep each
-    # minibatch no bigger than at the default 512 environments, so a big batch gives more steps.
-    minibatches = max(minibatches, batch // (horizon * DEFAULT_ENVS // minibatches))
+    if spec.backend == "embedded":
+        # Many environments (Isaac Lab's 1024-8192, on a CPU) must not mean fewer updates per
+        # sample: minibatches no bigger than at the default 512 environments, so a big batch gives
+        # more steps. (Isaac Lab on a GPU keeps its big minibatches.)
+        minibatches = max(minibatches, batch // (horizon * DEFAULT_ENVS // minibatches))
     while batch % minibatches:  # rl-games requires the batch to split evenly
         minibatches -= 1
     if discrete:
