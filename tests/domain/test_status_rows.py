@@ -25,7 +25,7 @@ def test_rows_before_any_training(patrol):
         "kind": "primitive", "is_primitive": True, "defined": True, "status": "pending",
         "success_states": 0, "unreadable_files": 0, "min_success_states": 50, "has_policy": False,
         "last_run_at": None,
-        "last_result": None, "last_error": "", "last_session_id": None,
+        "last_result": None, "last_error": "", "last_session_id": None, "last_run_elapsed_s": None, "todo_reason": "",
     }
 
 
@@ -57,7 +57,7 @@ def test_snapshot_is_complete_and_json_ready(fetch_block, start):
     json.dumps(snapshot)
     assert snapshot["status"] == "completed" and snapshot["stage"] == "complete"
     assert snapshot["totals"] == {
-        "total": 3, "completed": 3, "failed": 0, "training": 0, "pending": 0, "cancelled": 0,
+        "total": 3, "completed": 3, "failed": 0, "training": 0, "pending": 0, "cancelled": 0, "remaining": 0,
     }
     assert snapshot["progress"] == 1.0
     assert snapshot["source_time"] is not None

@@ -243,9 +243,18 @@ def training_nav_indicator(context: template.Context) -> dict[str, Any]:
 
 
 @register.inclusion_tag("training/_task_watch.html")
-def task_watch(tasks: Any) -> dict[str, Any]:
-    """The watcher that keeps these tasks' (or this task's) panels and cards true
-    (`training.views.task_watch`)."""
-    tasks = [tasks] if hasattr(tasks, "pk") else list(tasks)
-    states = training_states(task.pk for task in tasks)
+def task_watch(tasks: Any, latest: TrainingSession | None = None) -> dict[str, Any]:
+    """The watcher that keeps these tasks' panels and cards true (`training.views.task_watch`).
+
+    One task with its newest session (`latest`, which the task page has already read), or task-list
+    cards annotated with `queries.latest_session_annotations`: no query. Else one query.
+    """
+    if hasattr(tasks, "pk"):
+        states = {tasks.pk: f"{latest.pk}:{latest.status}" if latest is not None else "0:"}
+    else:
+        tasks = list(tasks)
+        if all(hasattr(task, "training_status") for task in tasks):
+            states = {t.pk: f"{t.training_session_id or 0}:{t.training_status or ''}" for t in tasks}
+        else:
+            states = training_states(task.pk for task in tasks)
     return {"watch_state": "~".join(f"{pk}:{state}" for pk, state in sorted(states.items()))}
