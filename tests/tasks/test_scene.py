@@ -71,5 +71,6 @@ def test_objects_whose_labels_name_a_colour_are_drawn_in_it():
         "_sphere_comments": ["Red beacon (north-west)", "Blue beacon", "A beacon"],
         "position_spheres": [[-1, 1, 0], [1, 1, 0], [0, -1, 0]],
     }
-    shapes = scene_map(summarise_object_config(beacons)).shapes
-    assert [shape.color for shape in shapes] == ["red", "blue", ""]
+    summary = summarise_object_config(beacons)
+    assert [shape.color for shape in scene_map(summary).shapes] == ["red", "blue", ""]
+    assert [obj.color for obj in summary.objects] == ["red", "blue", ""]  # the table's swatches
