@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db.models import Avg, Count
 
 from tasks.models import Task
+from training import queries
 from training.config import TrainingConfig
 from training.models import SkillRun, SkillStatus
 
@@ -82,6 +83,11 @@ class Estimate:
     backend: str
     max_time_seconds: float = 0.0
     num_envs: int = 0
+    # With several training slots: the longest chain of skills that wait for each other (a
+    # composite for its sub-skills, a skill for its previous sibling), or the work shared by the
+    # slots if that is longer. None with one slot, where it is `seconds`.
+    parallel_seconds: float | None = None
+    slots: int = 1
 
     @property
     def from_history(self) -> bool:
@@ -132,15 +138,42 @@ def estimate_time(task: Task, config: TrainingConfig, rows: list[dict[str, Any]]
         else:
             part = KindEstimate(kind, count, min(HEURISTIC_SECONDS[config.backend][kind], cap), 0, RULE)
         parts.append(part)
+    seconds = sum(part.count * part.seconds_each for part in parts)
+    slots = int(settings.GENHRL_WORKER_SLOTS)
+    parallel = None
+    if slots > 1 and len(todo) > 1:
+        each = {part.kind: part.seconds_each for part in parts}
+        chain = critical_path(task, {row["skill"]: each[row["kind"]] for row in todo}, [r["skill"] for r in todo])
+        parallel = min(seconds, max(chain, seconds / slots))
     return Estimate(
         to_train=len(todo),
-        seconds=sum(part.count * part.seconds_each for part in parts),
+        seconds=seconds,
         upper_bound=len(todo) * cap,
         parts=parts,
         backend=config.backend,
         max_time_seconds=cap,
         num_envs=config.num_envs,
+        parallel_seconds=parallel,
+        slots=slots,
     )
+
+
+def critical_path(task: Task, seconds: dict[str, float], order: list[str]) -> float:
+    """The longest chain of these skills (in training order) that wait for each other, as
+    `engine.planning.dependencies` orders them: a composite waits for its sub-skills, a skill for
+    its previous sibling when that one trains earlier. Skills not in `seconds` are done already."""
+    siblings = queries.hierarchy_parents(task)
+    sub_skills = {s.name: list(s.sub_skills) for s in task.skills.filter(is_primitive=False)}
+    place = {name: index for index, name in enumerate(order)}
+    finish: dict[str, float] = {}
+    for name in order:  # training order: every skill's dependencies come before it
+        waits = [sub for sub in sub_skills.get(name, []) if sub in place]
+        names = siblings.get(name) or []
+        index = names.index(name) if name in names else 0
+        if index > 0 and names[index - 1] in place and place[names[index - 1]] < place[name]:
+            waits.append(names[index - 1])
+        finish[name] = seconds[name] + max((finish.get(w, 0.0) for w in waits), default=0.0)
+    return max(finish.values(), default=0.0)
 
 
 def frames_needed(kind: str, config: TrainingConfig) -> float:

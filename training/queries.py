@@ -301,3 +301,29 @@ def task_training_context(task: Task) -> dict[str, Any]:
         "skill_status": {row["skill_id"]: row for row in rows},
         "training_totals": totals(rows),
     }
+
+
+def hierarchy_parents(task: Task) -> dict[str, list[str]]:
+    """For each skill name, the ordered children list of its parent (first occurrence in the tree).
+
+    Execution order is the order of children under their parent; the task's `hierarchy` is the
+    library's structure tree, and the composites' `sub_skills` say the same for trees that lack it.
+    """
+    siblings: dict[str, list[str]] = {}
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        children = [c.get("name") for c in node.get("children") or [] if isinstance(c, dict)]
+        names = [n for n in children if isinstance(n, str)]
+        for name in names:
+            siblings.setdefault(name, names)
+        for child in node.get("children") or []:
+            walk(child)
+
+    walk(task.hierarchy)
+    for skill in task.skills.filter(is_primitive=False).order_by("order"):
+        names = [n for n in skill.sub_skills if isinstance(n, str)]
+        for name in names:
+            siblings.setdefault(name, names)
+    return siblings

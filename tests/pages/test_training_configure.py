@@ -227,3 +227,16 @@ def test_first_estimate_follows_the_environments_and_this_hosts_speed(researcher
     primitive = response.context["estimate"].parts[0]
     assert (primitive.basis, primitive.fps, primitive.runs) == ("host", 80_000, 1)
     assert "this host's speed (80,000 frames/s, median of its last 1 primitive run)" in response.content.decode()
+
+
+def test_with_several_slots_the_estimate_follows_the_longest_chain(researcher_client, patrol, settings):
+    settings.GENHRL_WORKER_SLOTS = 4
+    response = researcher_client.get(url(patrol, "estimate"), form_data(), headers=FORM)
+    estimate = response.context["estimate"]
+    p, c = (part.seconds_each for part in estimate.parts)
+    assert estimate.seconds == pytest.approx(4 * p + 3 * c)
+    # red -> blue -> patrol_north -> patrol_south -> patrol_beacons; green and yellow train beside them.
+    assert estimate.parallel_seconds == pytest.approx(2 * p + 3 * c)
+    assert "With this server's 4 training slots" in response.content.decode()
+    settings.GENHRL_WORKER_SLOTS = 1
+    assert researcher_client.get(url(patrol, "estimate"), form_data(), headers=FORM).context["estimate"].parallel_seconds is None

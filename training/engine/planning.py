@@ -112,30 +112,8 @@ def skip_done(session: TrainingSession, runs: list[SkillRun], config: TrainingCo
 
 
 # -- the tree ----------------------------------------------------------------------------------------
-def hierarchy_parents(task: Task) -> dict[str, list[str]]:
-    """For each skill name, the ordered children list of its parent (first occurrence in the tree).
-
-    Execution order is the order of children under their parent; the task's `hierarchy` is the
-    library's structure tree, and the composites' `sub_skills` say the same for trees that lack it.
-    """
-    siblings: dict[str, list[str]] = {}
-
-    def walk(node: Any) -> None:
-        if not isinstance(node, dict):
-            return
-        children = [c.get("name") for c in node.get("children") or [] if isinstance(c, dict)]
-        names = [n for n in children if isinstance(n, str)]
-        for name in names:
-            siblings.setdefault(name, names)
-        for child in node.get("children") or []:
-            walk(child)
-
-    walk(task.hierarchy)
-    for skill in task.skills.filter(is_primitive=False).order_by("order"):
-        names = [n for n in skill.sub_skills if isinstance(n, str)]
-        for name in names:
-            siblings.setdefault(name, names)
-    return siblings
+# `hierarchy_parents` lives in training.queries: the time estimate (domain) needs the same order.
+hierarchy_parents = queries.hierarchy_parents
 
 
 def dependencies(task: Task, runs: list[SkillRun]) -> dict[int, set[int]]:
