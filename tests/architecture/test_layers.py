@@ -29,7 +29,8 @@ LAYERS: list[tuple[str, int, str]] = [
     ("training.executor", 1, ""),
     ("training.ray_executor", 1, ""),
     ("training.outcomes", 1, ""),
-    ("training.hoststats", 1, ""),  # psutil and NVML figures of a host and a process group
+    ("training.hoststats", 1, ""),
+    ("training.metrics", 1, ""),  # TensorBoard scalars of a run folder, downsampled  # psutil and NVML figures of a host and a process group
     ("genhrl_site.env", 2, ""),
     ("genhrl_site.settings", 2, ""),
     ("genhrl_site.converters", 2, ""),
@@ -58,6 +59,7 @@ LAYERS: list[tuple[str, int, str]] = [
     ("training.sweeps", 3, ""),
     ("training.monitoring", 3, ""),
     ("training.notifications", 3, ""),
+    ("training.comparison", 3, ""),  # history filters, a run's metrics, sessions side by side
     ("training.engine", 4, ""),
     ("tasks.views", 5, "tasks-pages"),
     ("tasks.forms", 5, "tasks-pages"),
