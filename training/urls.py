@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import path
 
 import genhrl_site.converters  # noqa: F401  (registers <name:...>)
-from training import lab_views, views
+from training import explore_views, lab_views, views
 
 app_name = "training"
 
@@ -40,4 +40,7 @@ urlpatterns = [
     path("queue/<int:pk>/move/", lab_views.queue_move, name="queue_move"),
     path("queue/limits/", lab_views.queue_limit, name="queue_limit"),
     path("notifications/", lab_views.notification_settings, name="notifications"),
+    # Understanding runs (issue 13a): a session's metrics explorer, sessions side by side.
+    path("sessions/<int:pk>/metrics/", explore_views.session_metrics, name="session_metrics"),
+    path("compare/", explore_views.compare, name="compare"),
 ]

@@ -69,6 +69,8 @@ LAYERS: list[tuple[str, int, str]] = [
     ("training.forms", 5, "training-pages"),
     ("training.lab_views", 5, "training-pages"),
     ("training.lab_forms", 5, "training-pages"),
+    ("training.explore_views", 5, "training-pages"),
+    ("training.explore_forms", 5, "training-pages"),
     ("training.templatetags", 5, "training-pages"),
     ("training.api", 5, "api"),
     ("training.admin", 5, "training-admin"),

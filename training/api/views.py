@@ -369,3 +369,9 @@ api.add_router("/presets", lab.presets_router)
 api.add_router("/sweeps", lab.sweeps_router)
 api.add_router("/workers", lab.workers_router)
 api.add_router("/queue", lab.queue_router)
+
+# Issue 13a's routers (a run's metrics, sessions side by side).
+from training.api import metrics as metrics_api  # noqa: E402
+
+api.add_router("/runs", metrics_api.runs_router)
+api.add_router("/compare", metrics_api.compare_router)
