@@ -12,7 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from training import comparison, metrics, permissions
 from training.api.schemas import FieldProblems, Problem
@@ -118,7 +118,7 @@ def run_series(request: HttpRequest, run_id: int, query: Query[SeriesQuery]) -> 
     run = _get_run_for_viewer(request, run_id)
     found = comparison.run_series(run, query.tag, query.max_points)
     if found is None:
-        return 404, {"detail": f"run {run.pk} has no metric {query.tag!r}"}
+        return Status(404, {"detail": f"run {run.pk} has no metric {query.tag!r}"})
     return {"run_id": run.pk, **found}
 
 
@@ -133,7 +133,7 @@ def compare(request: HttpRequest, query: Query[CompareQuery]) -> Any:
     try:
         ids = comparison.parse_session_ids(query.sessions)
     except comparison.CompareError as exc:
-        return 400, {"detail": "invalid request", "errors": {"sessions": [str(exc)]}}
+        return Status(400, {"detail": "invalid request", "errors": {"sessions": [str(exc)]}})
     sessions = [permissions.get_session_for_viewer(request, pk) for pk in ids]
     page = reverse("training:compare") + "?sessions=" + ",".join(str(pk) for pk in ids)
     return {**comparison.compare(sessions), "urls": {"page": page}}
