@@ -56,7 +56,7 @@
   }
 
   function chartOptions(width, title, labels, opts) {
-    var series = [{ label: opts.x === "wall_time" ? "time" : "frames", value: opts.x === "wall_time" ? undefined : function (u, v) { return v === null ? "—" : v.toLocaleString(); } }];
+    var series = [{ label: opts.xLabel || (opts.x === "wall_time" ? "time" : "frames"), value: opts.x === "wall_time" ? undefined : function (u, v) { return v === null ? "—" : v.toLocaleString(); } }];
     labels.forEach(function (label, i) {
       series.push({ label: label, stroke: COLOURS[i % COLOURS.length], width: 1.5, spanGaps: true,
         value: function (u, v) { return v === null || v === undefined ? "—" : Number(v).toPrecision(5); } });
@@ -70,9 +70,10 @@
   }
 
   // One chart: make it, or give it new data (keeping the zoom when the person zoomed in).
-  function draw(holder, key, title, labels, data, opts) {
+  // `identity`: what, besides the options and series, makes it another chart (the overlay's tag).
+  function draw(holder, key, title, labels, data, opts, identity) {
     var width = Math.max(320, holder.clientWidth || 640);
-    var signature = [opts.x, opts.log, labels.join("|")].join(";");
+    var signature = [opts.x, opts.xLabel, opts.log, labels.join("|"), identity || ""].join(";");
     var box = holder.querySelector('[data-chart-key="' + CSS.escape(key) + '"]');
     if (box && box._plot && box._signature === signature) {
       var plot = box._plot, zoomed = box._zoomed;
@@ -252,8 +253,9 @@
       });
       if (!tables.length) { return; }
       var joined = uPlot.join(tables);
-      var xOpts = { x: opts.x === "wall_time" ? "step" : "step", log: opts.log };
-      draw(self.charts, "overlay", tag + " · " + self.skillSelect.value, labels, joined, xOpts);
+      // x is a number either way (frames, or seconds since each run began), never a date.
+      var xOpts = { x: "step", xLabel: opts.x === "wall_time" ? "seconds" : "frames", log: opts.log };
+      draw(self.charts, "overlay", tag + " · " + self.skillSelect.value, labels, joined, xOpts, tag + "@" + self.skillSelect.value);
     });
   };
 
@@ -270,5 +272,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { init(event.target); });
+  // An outerHTML swap settles on an element no longer in the page: look in the whole document.
+  document.addEventListener("htmx:afterSettle", function () { init(document); });
 })();

@@ -1,0 +1,64 @@
+"""In a real chromium against a real daphne: the metrics explorer on a session page (uPlot canvas,
+the tag chooser adds and removes charts, smoothing and log scale redraw) and the comparison reached
+from the history's checkboxes (the overlay's canvas), under the portal's real CSP."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.live import LiveDaphne
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def on_daphne(settings, live_daphne: LiveDaphne):
+    # The sessions' run folders must lie inside the server's training folder.
+    settings.GENHRL_RUNS_DIR = live_daphne.log_path.parent / "training"
+    return live_daphne
+
+
+@pytest.fixture
+def page(chromium, on_daphne: LiveDaphne, researcher):
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    context.add_cookies([on_daphne.session_cookie(researcher)])
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" or "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    yield page
+    context.close()
+    assert problems == []
+
+
+def test_metrics_explorer_and_comparison(page, on_daphne: LiveDaphne, compared_sessions) -> None:
+    from playwright.sync_api import expect
+
+    first, second = compared_sessions
+    page.goto(on_daphne.url(f"/training/sessions/{first.pk}/"))
+    explorer = page.locator("[data-metrics-explorer]")
+    expect(explorer.locator(".mx-chart canvas")).to_have_count(2)  # rewards/step, episode_lengths/step
+    expect(explorer.get_by_label("rewards/step", exact=True)).to_be_checked()
+    explorer.get_by_label("losses/c_loss", exact=True).check()
+    expect(explorer.locator(".mx-chart")).to_have_count(3)
+    expect(explorer.locator(".mx-chart .u-title", has_text="losses/c_loss")).to_be_visible()
+    explorer.get_by_label("episode_lengths/step", exact=True).uncheck()
+    expect(explorer.locator(".mx-chart")).to_have_count(2)
+    explorer.locator("[data-mx-smooth]").fill("0.9")
+    explorer.get_by_label("log scale").check()
+    explorer.get_by_label("X axis").select_option("wall_time")
+    expect(explorer.locator(".mx-chart canvas")).to_have_count(2)
+
+    # History → tick both → Compare.
+    page.goto(on_daphne.url("/training/"))
+    page.get_by_label(f"Compare session {first.pk}").check()
+    page.get_by_label(f"Compare session {second.pk}").check()
+    page.get_by_role("button", name="Compare").click()
+    expect(page.get_by_role("heading", name="Compare sessions")).to_be_visible()
+    expect(page.locator("tr[data-differs][data-option=seed]")).to_be_visible()
+    overlay = page.locator("[data-compare-overlay]")
+    expect(overlay.locator(".mx-chart canvas")).to_have_count(1)
+    expect(overlay.locator(".u-legend .u-series")).to_have_count(3)  # x, and one per session
+    overlay.get_by_label("Tag").select_option("losses/a_loss")
+    expect(overlay.locator(".u-title", has_text="losses/a_loss")).to_be_visible()
