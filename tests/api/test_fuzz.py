@@ -58,6 +58,11 @@ parameters = {{ "path.sweep_id" = {sweep_id} }}
 [[operations]]
 include-operation-id = "queue_move"
 parameters = {{ "path.session_id" = {session_id} }}
+
+# Two real sessions, so the comparison answers 200 as well as 404 (random ids) and 400.
+[[operations]]
+include-operation-id = "compare"
+parameters = {{ "query.sessions" = "{finished_id},{session_id}" }}
 """
 
 
