@@ -4,11 +4,14 @@ No Django here: callers pass the run's `summaries/` folder (checked to be inside
 by `training.paths.summaries_dir`). rl-games writes rewards, episode lengths, losses, learning rate,
 fps, ... (Isaac Lab adds its own); every scalar tag is served, whatever its name.
 
-Why an accumulator per folder, kept: `EventAccumulator.Reload()` reads only what was appended since
-the last call, so a chart of a skill that trains now (polled every few seconds) costs the new events
-only, and a finished run costs one `stat` per file while nothing changed. The folder's signature
+The reader is TensorBoard's `event_file_loader.RawEventFileLoader` (record framing and checksums)
+with TensorBoard's `Event` proto. Not `EventAccumulator`: it does the same reading plus per-event
+bookkeeping this portal does not need, and measured 2.5x slower (100,000 scalars: 9.6 s against
+3.9 s on this machine). A loader per event file is kept, and it remembers its offset, so a chart of a
+skill that trains now (polled every few seconds) costs the new events only, and a finished run
+costs one `stat` per file while nothing changed. The folder's signature
 (name, size, mtime of each event file) decides whether to reload at all; a file that shrank or
-vanished (a `--new-run`) starts a fresh accumulator. At most `CACHED_FOLDERS` folders are kept.
+vanished (a `--new-run`) is read afresh. At most `CACHED_FOLDERS` folders are kept.
 
 Downsampling is min-max (M4): each of `max_points / 4` buckets keeps its first, last, lowest and
 highest point, so a single spike keeps both its extremes at any zoom-out, and a series shorter than
@@ -45,14 +48,51 @@ class Series:
 
 
 class _Folder:
-    def __init__(self, folder: Path) -> None:
-        from tensorboard.backend.event_processing import event_accumulator as ea
+    """What has been read of one folder: a loader per event file (each remembers its offset) and
+    every scalar point so far, per tag; arrays are built on demand and kept until new points come."""
 
-        # size_guidance 0: keep every scalar (the default keeps a 10,000-point reservoir sample).
-        self.accumulator = ea.EventAccumulator(str(folder), size_guidance={ea.SCALARS: 0})
+    def __init__(self) -> None:
+        self.loaders: dict[str, Any] = {}
+        self.points: dict[str, tuple[list[int], list[float], list[float]]] = {}
         self.signature: tuple[tuple[str, int, int], ...] | None = None
         self.series: dict[str, Series] = {}
         self.lock = threading.Lock()
+
+    def read_new(self, folder: Path, signature: tuple[tuple[str, int, int], ...]) -> None:
+        from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        # Event files are named by their creation time: name order is write order.
+        for name, _, _ in signature:
+            loader = self.loaders.get(name)
+            if loader is None:
+                loader = self.loaders[name] = RawEventFileLoader(str(folder / name))
+            for raw in loader.Load():
+                event = Event.FromString(raw)
+                if not event.HasField("summary"):
+                    continue
+                for value in event.summary.value:
+                    number = _scalar(value)
+                    if number is None:
+                        continue
+                    steps, times, values = self.points.setdefault(value.tag, ([], [], []))
+                    steps.append(event.step)
+                    times.append(event.wall_time)
+                    values.append(number)
+                    self.series.pop(value.tag, None)
+
+
+def _scalar(value: Any) -> float | None:
+    """A summary value's number if it is a scalar: TF1-style `simple_value` (rl-games, torch's and
+    tensorboardX's writers) or a one-element tensor of the scalars plugin (TF2-style writers)."""
+    if value.HasField("simple_value"):
+        return float(value.simple_value)
+    if value.HasField("tensor") and value.metadata.plugin_data.plugin_name == "scalars":
+        from tensorboard.util import tensor_util
+
+        array = tensor_util.make_ndarray(value.tensor)
+        return float(array.reshape(-1)[0]) if array.size == 1 else None
+    return None
 
 
 _cache: OrderedDict[str, _Folder] = OrderedDict()
@@ -66,7 +106,8 @@ def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
             stat = path.stat()
         except FileNotFoundError:
             continue
-        files.append((path.name, stat.st_size, stat.st_mtime_ns))
+        if path.is_file():
+            files.append((path.name, stat.st_size, stat.st_mtime_ns))
     return tuple(files)
 
 
@@ -82,16 +123,14 @@ def _loaded(folder: Path) -> _Folder:
     with _cache_lock:
         entry = _cache.get(key)
         if entry is None or (entry.signature is not None and not _grew(entry.signature, signature)):
-            entry = _Folder(folder)
+            entry = _Folder()
             _cache[key] = entry
         _cache.move_to_end(key)
         while len(_cache) > CACHED_FOLDERS:
             _cache.popitem(last=False)
     with entry.lock:
         if entry.signature != signature:
-            if signature:
-                entry.accumulator.Reload()
-            entry.series = {}
+            entry.read_new(folder, signature)
             entry.signature = signature
     return entry
 
@@ -102,28 +141,22 @@ def tags(folder: Path) -> list[str]:
         return []
     entry = _loaded(folder)
     with entry.lock:
-        if not entry.signature:
-            return []
-        return sorted(entry.accumulator.Tags().get("scalars", []))
+        return sorted(entry.points)
 
 
 def series(folder: Path, tag: str) -> Series | None:
-    """All points of `tag` in `folder`, or None if the folder has no such tag."""
+    """All points of `tag` in `folder`, in the order written, or None if the folder has no such tag."""
     if not folder.is_dir():
         return None
     entry = _loaded(folder)
     with entry.lock:
         if tag in entry.series:
             return entry.series[tag]
-        if not entry.signature or tag not in entry.accumulator.Tags().get("scalars", []):
+        if tag not in entry.points:
             return None
-        events = entry.accumulator.Scalars(tag)
-        found = Series(
-            tag,
-            np.fromiter((e.step for e in events), dtype=np.int64, count=len(events)),
-            np.fromiter((e.wall_time for e in events), dtype=np.float64, count=len(events)),
-            np.fromiter((e.value for e in events), dtype=np.float64, count=len(events)),
-        )
+        steps, times, values = entry.points[tag]
+        found = Series(tag, np.array(steps, dtype=np.int64), np.array(times, dtype=np.float64),
+                       np.array(values, dtype=np.float64))
         entry.series[tag] = found
         return found
 

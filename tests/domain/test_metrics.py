@@ -24,6 +24,20 @@ def test_every_scalar_tag_of_a_real_rl_games_run_is_read(trained_runs) -> None:
     assert metrics.series(folder, "no/such_tag") is None
 
 
+def test_the_points_are_those_tensorboards_event_accumulator_reads(trained_runs) -> None:
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    folder = trained_runs[2].spec_path.parent / "summaries"
+    accumulator = ea.EventAccumulator(str(folder), size_guidance={ea.SCALARS: 0})
+    accumulator.Reload()
+    assert metrics.tags(folder) == sorted(accumulator.Tags()["scalars"])
+    for tag in metrics.tags(folder):
+        ours, theirs = metrics.series(folder, tag), accumulator.Scalars(tag)
+        assert list(ours.step) == [e.step for e in theirs]
+        assert list(ours.value) == [e.value for e in theirs]
+        assert list(ours.wall_time) == [e.wall_time for e in theirs]
+
+
 def test_a_growing_file_is_read_on_and_a_replaced_one_afresh(trained_runs, tmp_path: Path) -> None:
     source = trained_runs[1].spec_path.parent / "summaries"
     folder = tmp_path / "summaries"
