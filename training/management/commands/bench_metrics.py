@@ -52,6 +52,7 @@ class Command(BaseCommand):
         parser.add_argument("--database-url", default="", help="Database to fill (default: a temporary SQLite file).")
         parser.add_argument("--sessions", type=int, default=SESSIONS)
         parser.add_argument("--points", type=int, default=POINTS)
+        parser.add_argument("--cache-dir", default="", help="Where the event file is kept (default GENHRL_DATA_DIR/bench).")
         parser.add_argument("--role", choices=["bench", "measure"], default="bench", help="(internal)")
         parser.add_argument("--events", default="", help="(internal) the cached event folder")
 
@@ -61,7 +62,8 @@ class Command(BaseCommand):
         if options["role"] == "measure":
             self.stdout.write(json.dumps(measure(Path(options["events"]), options["sessions"])))
             return
-        events = cached_event_file(Path(settings.DATA_DIR) / "bench" / f"tensorboard-{options['points']}", options["points"])
+        cache = Path(options["cache_dir"]) if options["cache_dir"] else Path(settings.DATA_DIR) / "bench"
+        events = cached_event_file(cache / f"tensorboard-{options['points']}", options["points"])
         folder = Path(tempfile.mkdtemp(prefix="genhrl-bench-metrics-"))
         env = {
             **os.environ,
@@ -211,7 +213,7 @@ def measure(events: Path, count: int) -> dict[str, Any]:
                                                           sort="task")),
     }
     return {
-        "series_1m": {
+        "series": {
             "points_in_file": first["total_points"], "points_returned": len(first["value"]),
             "first_request_ms": round(cold_ms, 1), "cached": warm, "after_1000_new_points_ms": round(grown_ms, 1),
             "tags_request": tags, "response_bytes": len(json.dumps(first)),
