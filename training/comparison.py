@@ -52,7 +52,8 @@ class HistoryFilter:
 
 
 def history_sessions(chosen: HistoryFilter) -> QuerySet[TrainingSession]:
-    """Every session matching `chosen` (active ones too), in its order; paginate the result.
+    """Every session that ended matching `chosen` (or, with a status filter, every session of that
+    status, active ones too), in its order; paginate the result.
 
     Filters are equality on indexed columns (task and owner by foreign key, status) and a range on
     `created_at`, so a page of 10,000 sessions costs an indexed scan and one COUNT."""
@@ -65,6 +66,9 @@ def history_sessions(chosen: HistoryFilter) -> QuerySet[TrainingSession]:
         sessions = sessions.filter(owner__username=chosen.owner)
     if chosen.status:
         sessions = sessions.filter(status=chosen.status)
+    else:
+        # Active sessions have their own list above the history; a status filter reaches them too.
+        sessions = sessions.filter(status__in=SessionStatus.terminal())
     if chosen.backend:
         sessions = sessions.filter(backend=chosen.backend)
     if chosen.since:

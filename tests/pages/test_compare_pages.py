@@ -34,6 +34,7 @@ def history(user, other_user) -> dict[str, TrainingSession]:
         "old": made(walk, user, SessionStatus.FAILED, 30, backend="isaaclab"),
         "mid": made(reach, other_user, SessionStatus.COMPLETED, 10),
         "new": made(reach, user, SessionStatus.COMPLETED, 1),
+        "live": made(walk, user, SessionStatus.RUNNING, 0),  # in the active list, not the history
     }
 
 
@@ -46,6 +47,7 @@ def test_history_filters_by_task_robot_owner_status_backend_and_dates(user_clien
         f"since={(timezone.now() - timedelta(days=15)).date()}": [new, mid],
         f"until={(timezone.now() - timedelta(days=5)).date()}": [mid, old],
         "sort=oldest": [old, mid, new], "task=reach&sort=oldest": [mid, new], "task=nothing": [],
+        "status=running": [history["live"].pk],
     }
     for query, expected in cases.items():
         answer = user_client.get(f"/training/?{query}")
