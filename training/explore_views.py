@@ -19,10 +19,12 @@ from training import comparison, permissions
 def session_metrics(request: HttpRequest, pk: int) -> HttpResponse:
     """The session page's metrics explorer: its skill runs to choose from (loaded by htmx)."""
     session = permissions.get_session_for_viewer(request, pk)
-    runs = list(session.skill_runs.select_related("skill").exclude(run_dir="").order_by("order"))
-    # The run training now first, else the last one that trained.
-    active = [r for r in runs if r.is_active]
-    chosen = active[0] if active else (runs[-1] if runs else None)
+    # Every run, pending ones too: chosen while pending, its chart starts when it trains.
+    runs = list(session.skill_runs.select_related("skill").order_by("order"))
+    # The run training now, else the last one that trained, else the first.
+    active = [r for r in runs if r.is_active and r.run_dir]
+    trained = [r for r in runs if r.run_dir]
+    chosen = active[0] if active else (trained[-1] if trained else (runs[0] if runs else None))
     template = "training/_metrics_explorer.html" if request.htmx else "training/session_metrics.html"  # type: ignore[attr-defined]
     return render(request, template, {"session": session, "runs": runs, "chosen": chosen})
 
