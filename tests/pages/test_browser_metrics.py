@@ -1,14 +1,31 @@
 """In a real chromium against a real daphne: the metrics explorer on a session page (uPlot canvas,
-the tag chooser adds and removes charts, smoothing and log scale redraw) and the comparison reached
+the tag chooser adds and removes charts, smoothing and log scale redraw, a training run's chart
+grows as points are written) and the comparison reached
 from the history's checkboxes (the overlay's canvas), under the portal's real CSP."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from tests.live import LiveDaphne
+from training.models import SkillRun, SkillStatus
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _append_points(folder: Path, tag: str, count: int) -> None:
+    """What a trainer does next: more points of `tag`, written by TensorBoard's own writer."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(folder))
+    for i in range(count):
+        value = summary_pb2.Summary.Value(tag=tag, simple_value=float(i))
+        writer.add_event(event_pb2.Event(wall_time=time.time(), step=10**7 + i, summary=summary_pb2.Summary(value=[value])))
+    writer.close()
 
 
 @pytest.fixture
@@ -49,6 +66,19 @@ def test_metrics_explorer_and_comparison(page, on_daphne: LiveDaphne, compared_s
     explorer.get_by_label("log scale").check()
     explorer.get_by_label("X axis").select_option("wall_time")
     expect(explorer.locator(".mx-chart canvas")).to_have_count(2)
+
+    # Live: while the run trains, new points the trainer writes appear without a reload.
+    run = first.skill_runs.get()
+    SkillRun.objects.filter(pk=run.pk).update(status=SkillStatus.TRAINING)
+    page.reload()
+    chart = explorer.locator('[data-chart-key="rewards/step"]')
+    expect(chart.locator("canvas")).to_have_count(1)
+    before = chart.evaluate("box => box._plot.data[0].length")
+    _append_points(Path(run.run_dir) / "summaries", "rewards/step", 5)
+    page.wait_for_function(
+        "([n]) => document.querySelector('[data-chart-key=\"rewards/step\"]')._plot.data[0].length === n",
+        arg=[before + 5], timeout=10_000)
+    SkillRun.objects.filter(pk=run.pk).update(status=SkillStatus.COMPLETED)
 
     # History → tick both → Compare.
     page.goto(on_daphne.url("/training/"))
