@@ -83,6 +83,7 @@ def test_metrics_explorer_and_comparison(page, on_daphne: LiveDaphne, compared_s
     # History → tick both → Compare.
     page.goto(on_daphne.url("/training/"))
     page.get_by_label(f"Compare session {first.pk}").check()
+    expect(page.get_by_role("button", name="Compare")).to_be_disabled()  # one is not a comparison
     page.get_by_label(f"Compare session {second.pk}").check()
     page.get_by_role("button", name="Compare").click()
     expect(page.get_by_role("heading", name="Compare sessions")).to_be_visible()
