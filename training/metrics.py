@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,8 @@ class _Folder:
 
     def __init__(self) -> None:
         self.loaders: dict[str, Any] = {}
-        self.points: dict[str, tuple[list[int], list[float], list[float]]] = {}
+        # array.array: 8 bytes a number (a list of floats costs 32), so a 1M-point tag holds 24 MB.
+        self.points: dict[str, tuple[array, array, array]] = {}
         self.signature: tuple[tuple[str, int, int], ...] | None = None
         self.series: dict[str, Series] = {}
         self.lock = threading.Lock()
@@ -75,7 +77,7 @@ class _Folder:
                     number = _scalar(value)
                     if number is None:
                         continue
-                    steps, times, values = self.points.setdefault(value.tag, ([], [], []))
+                    steps, times, values = self.points.setdefault(value.tag, (array("q"), array("d"), array("d")))
                     steps.append(event.step)
                     times.append(event.wall_time)
                     values.append(number)
@@ -155,8 +157,9 @@ def series(folder: Path, tag: str) -> Series | None:
         if tag not in entry.points:
             return None
         steps, times, values = entry.points[tag]
-        found = Series(tag, np.array(steps, dtype=np.int64), np.array(times, dtype=np.float64),
-                       np.array(values, dtype=np.float64))
+        # Copies: the arrays grow (and may move) while a chart still holds an older Series.
+        found = Series(tag, np.frombuffer(steps, dtype=np.int64).copy(), np.frombuffer(times, dtype=np.float64).copy(),
+                       np.frombuffer(values, dtype=np.float64).copy())
         entry.series[tag] = found
         return found
 
