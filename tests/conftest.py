@@ -318,14 +318,16 @@ def make_session(db: None, user: Any) -> Callable[..., TrainingSession]:
 def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Run]:
     """fetch_block's go_to_block trained for real twice (seeds 1 and 2, tiny): each run folder's
     `summaries/` holds the TensorBoard files rl-games wrote. No database: sessions point at copies."""
+    from concurrent.futures import ThreadPoolExecutor
+
     root = tmp_path_factory.mktemp("tensorboard")
-    runs = {}
-    for seed in (1, 2):
-        spec = make_spec(root / f"seed-{seed}", "fetch_block", "go_to_block", seed=seed, max_frames=12_000,
-                         min_success_states=5)
-        run = run_trainer(spec)
+    specs = {seed: make_spec(root / f"seed-{seed}", "fetch_block", "go_to_block", seed=seed, max_frames=12_000,
+                             min_success_states=5) for seed in (1, 2)}
+    # Side by side: each is mostly start-up (importing torch and rl-games), single-threaded.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = dict(zip(specs, pool.map(run_trainer, specs.values()), strict=True))
+    for run in runs.values():
         assert run.returncode == 0, run.stderr[-3000:]
-        runs[seed] = run
     return runs
 
 
