@@ -163,7 +163,7 @@ def compare(sessions: list[TrainingSession]) -> dict[str, Any]:
     } for s in sessions]
     facts = {"task": [s.task.name for s in sessions], "robot": [s.task.robot for s in sessions],
              "backend": [s.backend for s in sessions]}
-    options = sorted({key for s in sessions for key in s.config})
+    options = sorted({key for s in sessions for key in s.config} - set(facts))
     config = [{"option": name, "values": values, "differs": len({repr(v) for v in values}) > 1}
               for name, values in facts.items()]
     missing = object()

@@ -91,7 +91,7 @@ def test_comparison_page_highlights_the_config_difference(user_client: Client, c
     html = answer.content.decode()
     differing = re.findall(r'data-option="([^"]+)" data-differs', html)
     assert differing == ["num_envs", "seed"]
-    assert 'data-option="min_success_states"' in html
+    assert 'data-option="min_success_states"' in html and html.count('data-option="backend"') == 1
     assert 'data-skill="go_to_block"' in html and "best reward" in html
     assert 'id="compare-data"' in html and "uPlot.iife.min.js" in html
     assert f"/api/compare?sessions={first.pk},{second.pk}" in html
