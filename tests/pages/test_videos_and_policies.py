@@ -3,9 +3,9 @@ its TensorBoard logs and the skill's published policy download as zips, `manage.
 task page's Evaluate button report a success rate, and `manage.py tensorboard` serves the run on
 loopback under a readable name.
 
-`go_to_block` (fetch_block) is trained once for the module by the real trainer subprocess (video on,
-tiny settings); each test copies its run folder and policy into the test's own data folder and
-points database rows at them.
+`go_to_block` (fetch_block) is trained once by the real trainer subprocess (video on, tiny settings;
+`trained_go_to_block` in tests/conftest.py); each test copies its run folder and policy into its own
+data folder (`trained_block_run`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,51 +28,23 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import make_spec, run_trainer, wait_for
-from training import paths
-from training.config import TrainingConfig
+from tests.factories import wait_for
 from training.eval_models import Evaluation
 from training.management.commands.tensorboard import tensorboard_argv
-from training.models import SessionStatus, SkillRun, SkillStatus, TrainingSession
-
-
-@pytest.fixture(scope="module")
-def trained_block(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    root = tmp_path_factory.mktemp("trained_block")
-    run = run_trainer(make_spec(root, "fetch_block", "go_to_block", spec_changes={"min_success_rate": 0.8},
-                                video=True, video_interval=40, video_length=20))
-    assert run.returncode == 0, run.stderr[-3000:]
-    return run
-
-
-@pytest.fixture
-def block_run(fetch_block: Any, researcher: Any, trained_block: Any) -> SkillRun:
-    """A completed session of fetch_block whose go_to_block run is the trained one (files copied)."""
-    skill = fetch_block.skills.get(name="go_to_block")
-    session = TrainingSession.objects.create(
-        task=fetch_block, owner=researcher, config=TrainingConfig(video=True).to_json(), backend="embedded",
-        status=SessionStatus.COMPLETED,
-    )
-    run = SkillRun.objects.create(session=session, skill=skill, order=0, status=SkillStatus.COMPLETED, frames=4096)
-    folder = paths.run_dir(skill, run.pk)
-    shutil.copytree(Path(trained_block.spec["run_dir"]), folder)
-    shutil.copytree(Path(trained_block.done["policy_dir"]), paths.policy_dir(skill))
-    run.run_dir = str(folder)
-    run.save(update_fields=["run_dir"])
-    return run
+from training.models import SkillRun
 
 
 def _body(response: Any) -> bytes:
     return b"".join(response.streaming_content) if response.streaming else response.content
 
 
-def test_a_recorded_video_answers_range_requests(researcher_client: Client, block_run: SkillRun) -> None:
-    page = researcher_client.get(reverse("training:session_media", args=[block_run.session_id])).content.decode()
+def test_a_recorded_video_answers_range_requests(researcher_client: Client, trained_block_run: SkillRun) -> None:
+    page = researcher_client.get(reverse("training:session_media", args=[trained_block_run.session_id])).content.decode()
     sources = re.findall(r'<video[^>]*src="([^"]+)"', page)
     steps = [int(s) for s in re.findall(r"recorded at step (\d+)", page)]
     assert sources and steps == sorted(steps, reverse=True)  # newest first
     name = sources[0].rsplit("/", 1)[1]
-    data = (Path(block_run.run_dir) / "videos" / "train" / name).read_bytes()
+    data = (Path(trained_block_run.run_dir) / "videos" / "train" / name).read_bytes()
     assert data[4:8] == b"ftyp" and len(data) > 1200  # a real mp4
 
     part = researcher_client.get(sources[0], HTTP_RANGE="bytes=100-1099")
@@ -88,26 +59,26 @@ def test_a_recorded_video_answers_range_requests(researcher_client: Client, bloc
     # Only files the run really has; and only for signed-in people.
     assert researcher_client.get(sources[0].replace(name, "rl-video-step-999999.mp4")).status_code == 404
     assert researcher_client.get(
-        reverse("training:run_video", args=[block_run.pk, "train", "..spec.json"])).status_code == 404
+        reverse("training:run_video", args=[trained_block_run.pk, "train", "..spec.json"])).status_code == 404
     assert Client().get(sources[0]).status_code == 302  # anonymous: to the login page
 
 
-def test_policy_and_tensorboard_logs_download_as_zips(researcher_client: Client, block_run: SkillRun) -> None:
-    skill = block_run.skill
+def test_policy_and_tensorboard_logs_download_as_zips(researcher_client: Client, trained_block_run: SkillRun) -> None:
+    skill = trained_block_run.skill
     policy = researcher_client.get(reverse("training:skill_policy", args=[skill.pk]))
     assert policy.status_code == 200 and policy["Content-Type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(_body(policy))).namelist()
     assert sorted(n.split("/", 1)[1] for n in names) == ["agent.yaml", "policy.pth", "skill.json"]
-    logs = researcher_client.get(reverse("training:session_logs", args=[block_run.session_id]))
+    logs = researcher_client.get(reverse("training:session_logs", args=[trained_block_run.session_id]))
     archive = zipfile.ZipFile(io.BytesIO(_body(logs)))
-    label = f"s{block_run.session_id}-fetch_block-go_to_block/"
+    label = f"s{trained_block_run.session_id}-fetch_block-go_to_block/"
     assert archive.testzip() is None and any(n.startswith(label) and "tfevents" in n for n in archive.namelist())
     assert Client().get(reverse("training:skill_policy", args=[skill.pk])).status_code == 302
-    other = block_run.skill.task.skills.get(name="go_to_goal")  # no policy yet
+    other = trained_block_run.skill.task.skills.get(name="go_to_goal")  # no policy yet
     assert researcher_client.get(reverse("training:skill_policy", args=[other.pk])).status_code == 404
 
 
-def test_evaluate_command_reports_a_success_rate(block_run: SkillRun, researcher_client: Client) -> None:
+def test_evaluate_command_reports_a_success_rate(trained_block_run: SkillRun, researcher_client: Client) -> None:
     with pytest.raises(CommandError, match="between 1 and"):
         call_command("evaluate", "fetch_block", "go_to_block", "--episodes", "0")
     with pytest.raises(CommandError, match="no published policy"):
@@ -121,7 +92,7 @@ def test_evaluate_command_reports_a_success_rate(block_run: SkillRun, researcher
     assert 0.0 <= evaluation.success_rate <= 1.0 and evaluation.successes == round(evaluation.success_rate * 20)
     assert f"success rate {evaluation.success_rate:.1%}" in out.getvalue() and evaluation.video_file
 
-    task = block_run.skill.task
+    task = trained_block_run.skill.task
     panel = researcher_client.get(reverse("training:task_policies", args=[task.robot, task.name])).content.decode()
     assert f"{round(evaluation.success_rate * 100)}% success" in panel
     video = researcher_client.get(reverse("training:evaluation_video", args=[evaluation.pk]), HTTP_RANGE="bytes=0-9")
@@ -130,14 +101,14 @@ def test_evaluate_command_reports_a_success_rate(block_run: SkillRun, researcher
 
 @pytest.mark.django_db(transaction=True)
 def test_the_evaluate_button_runs_in_the_background(
-    block_run: SkillRun, researcher_client: Client, monkeypatch: pytest.MonkeyPatch, settings: Any
+    trained_block_run: SkillRun, researcher_client: Client, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
     from tests.live import live_database_url
 
     # The background process is `manage.py evaluate --run ID` on this test database and data folder.
     monkeypatch.setenv("DATABASE_URL", live_database_url())
     monkeypatch.setenv("GENHRL_DATA_DIR", str(Path(settings.GENHRL_RUNS_DIR).parent))
-    skill = block_run.skill
+    skill = trained_block_run.skill
     url = reverse("training:evaluate_skill", args=[skill.pk])
     assert researcher_client.post(url, {"episodes": "nope"}).status_code == 302
     assert not Evaluation.objects.exists()
@@ -161,11 +132,11 @@ def test_the_evaluate_button_runs_in_the_background(
     assert killed.status == "interrupted" and killed.success_rate is None
 
 
-def test_tensorboard_command_serves_named_runs_on_loopback(block_run: SkillRun) -> None:
-    label = f"s{block_run.session_id}-fetch_block-go_to_block"
-    summaries = (Path(block_run.run_dir) / "summaries").resolve()
+def test_tensorboard_command_serves_named_runs_on_loopback(trained_block_run: SkillRun) -> None:
+    label = f"s{trained_block_run.session_id}-fetch_block-go_to_block"
+    summaries = (Path(trained_block_run.run_dir) / "summaries").resolve()
     out = StringIO()
-    call_command("tensorboard", str(block_run.session_id), "--print", stdout=out)
+    call_command("tensorboard", str(trained_block_run.session_id), "--print", stdout=out)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
