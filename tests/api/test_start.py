@@ -31,6 +31,9 @@ EVERY_OPTION = {
     "entropy_coef": 0.005,
     "horizon_length": 32,
     "mini_epochs": 3,
+    # A flat baseline changes the budget and seed (tests/domain/test_flat_baseline.py); here: off.
+    "flat": False,
+    "baseline_of": None,
 }
 
 
