@@ -71,6 +71,9 @@ CLI_FLAGS: dict[str, str] = {
     "baseline_of": "--baseline-of",
 }
 BOOLEAN_OPTIONS = ("new_run", "skip_complete", "headless", "video", "flat")
+# Options the API's start body does not take: a flat baseline is started from the session it is the
+# baseline of (its page, or the CLI), so every start the API documents is one it accepts.
+NOT_API_OPTIONS = ("flat", "baseline_of")
 # Inclusive ranges of the whole-number options (`num_envs` depends on the backend: NUM_ENVS). The
 # OpenAPI document publishes these same numbers.
 INTEGER_LIMITS: dict[str, tuple[int, int]] = {

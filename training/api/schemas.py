@@ -77,14 +77,6 @@ class TrainingOptions(Schema):
     mini_epochs: int | None = Field(
         None, **_limits("mini_epochs"), description="PPO mini-epochs per update [each skill's own: 5 / 4]."
     )
-    flat: bool | None = Field(
-        None, description="Flat baseline: train the root skill alone as one policy on primitive actions, with the "
-        "root's reward and success, in folders of its own (embedded backend) [false].",
-    )
-    baseline_of: int | None = Field(
-        None, **_limits("baseline_of"),
-        description="With flat: the completed hierarchical session whose total frames and seed the baseline uses [none].",
-    )
 
 
 def training_options_schema() -> dict[str, Any]:
