@@ -24,6 +24,7 @@ from training.eval_models import Evaluation
 from training.models import SessionStatus, SkillRun
 
 RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+VIDEOS_SHOWN = 24  # newest first; a long run records hundreds
 CHUNK = 256 * 1024
 
 
@@ -85,9 +86,11 @@ def session_media(request: HttpRequest, pk: int) -> HttpResponse:
     flats = list(session.task.training_sessions.filter(config__baseline_of=session.pk).order_by("-created_at")[:5])
     for flat in flats:
         flat.compare_url = compare_url(session.pk, flat.pk)  # type: ignore[attr-defined]
+    videos = artifacts.session_videos(session)
     context = {
         "session": session,
-        "videos": artifacts.session_videos(session),
+        "videos": videos[:VIDEOS_SHOWN],
+        "videos_hidden": max(len(videos) - VIDEOS_SHOWN, 0),
         "has_logs": bool(artifacts.tensorboard_runs([session])),
         "is_flat": bool(config.get("flat")),
         "baseline_of": config.get("baseline_of"),
