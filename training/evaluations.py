@@ -66,11 +66,17 @@ def start_in_background(evaluation: Evaluation) -> int:
     folder = paths.evaluation_dir(evaluation.skill, evaluation.pk)
     folder.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "evaluate", "--run", str(int(evaluation.pk))]
-    with open(folder / "evaluate.log", "ab") as log:
-        process = subprocess.Popen(  # never a shell; the database settings travel in the environment
-            argv, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, env=dict(os.environ),
+    try:
+        with open(folder / "evaluate.log", "ab") as log:
+            process = subprocess.Popen(  # never a shell; the database settings travel in the environment
+                argv, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, env=dict(os.environ),
+            )
+    except OSError as exc:
+        Evaluation.objects.filter(pk=evaluation.pk).update(
+            status=Evaluation.Status.FAILED, finished_at=timezone.now(), error=f"could not start: {exc}"[:2000],
         )
+        raise EvaluationError(f"could not start the evaluation: {exc}") from exc
     Evaluation.objects.filter(pk=evaluation.pk, status=Evaluation.Status.QUEUED).update(pid=process.pid)
     evaluation.pid = process.pid
     return process.pid

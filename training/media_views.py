@@ -207,10 +207,10 @@ def evaluate_skill(request: HttpRequest, pk: int) -> HttpResponse:
             skill, episodes=request.POST.get("episodes", evaluations.DEFAULT_EPISODES), video=True,
             owner=request.user, actor=services.actor_for(request.user),
         )
+        evaluations.start_in_background(evaluation)
     except evaluations.EvaluationError as exc:
         messages.error(request, f"Could not evaluate {skill.name}: {exc}")
         return _go(request, back)
-    evaluations.start_in_background(evaluation)
     if getattr(request, "htmx", False):
         return _policies(request, task)
     messages.success(request, f"Evaluating {skill.name} ({evaluation.episodes} episodes) in the background.")
