@@ -97,6 +97,7 @@ def session_media(request: HttpRequest, pk: int) -> HttpResponse:
         "may_train_flat": (
             session.status == SessionStatus.COMPLETED and not config.get("flat")
             and session.backend == "embedded" and permissions.can_start(request.user, session.task)
+            and session.task.skills.filter(name=session.task.root_skill, is_primitive=False).exists()
         ),
         "flat_baselines": flats,
         "compare_url": compare_url(config["baseline_of"], session.pk) if config.get("baseline_of") else "",

@@ -167,6 +167,9 @@ def flat_budget(session: TrainingSession) -> int:
 def flat_baseline_config(task: Task, cfg: TrainingConfig) -> TrainingConfig:
     """A flat baseline's settings: the hierarchical session's frame budget and seed (`baseline_of`),
     or `max_frames` as the budget when it names none. ConfigError when the session cannot be one."""
+    root = task.skills.filter(name=task.root_skill).first()
+    if root is None or root.is_primitive:
+        raise ConfigError({"flat": [f"{task.name} has no composite root skill: it is flat already"]})
     if cfg.baseline_of is None:
         if cfg.max_frames is None:
             raise ConfigError({"baseline_of": ["a flat baseline needs --baseline-of SESSION (or --max-frames)"]})

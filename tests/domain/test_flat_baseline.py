@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.factories import one_skill_task
 from training import services
 from training.config import ConfigError, TrainingConfig
 from training.models import SessionStatus, SkillRun, SkillStatus, TrainingSession
@@ -59,4 +60,7 @@ def test_a_flat_baseline_takes_the_sessions_frames_and_seed(fetch_block: Any, pa
         services.start_session(fetch_block, {"flat": True, "baseline_of": cancelled.pk})
     with pytest.raises(ConfigError, match="needs --baseline-of"):
         services.start_session(fetch_block, {"flat": True})
-    assert TrainingSession.objects.count() == before + 1  # bad input starts nothing
+    single = one_skill_task("single")
+    with pytest.raises(ConfigError, match="flat already"):
+        services.start_session(single, {"flat": True, "max_frames": 1000})
+    assert TrainingSession.objects.count() == before + 1  # bad input starts nothing (+1: the cancelled row made above)
