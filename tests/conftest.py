@@ -362,4 +362,39 @@ def compared_sessions(fetch_block: Task, researcher: Any, trained_runs: dict[int
     return made
 
 
+# -- one real training run with a video (issue 13b) ------------------------------------------------
+@pytest.fixture(scope="session")
+def trained_go_to_block(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """fetch_block's go_to_block trained once by the real trainer (video on, tiny settings); tests
+    copy its run folder and policy (`trained_block_run`)."""
+    from tests.factories import make_spec, run_trainer
+
+    root = tmp_path_factory.mktemp("trained_go_to_block")
+    run = run_trainer(make_spec(root, "fetch_block", "go_to_block", spec_changes={"min_success_rate": 0.8},
+                                video=True, video_interval=40, video_length=20))
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+@pytest.fixture
+def trained_block_run(fetch_block: Task, researcher: Any, trained_go_to_block: Any) -> SkillRun:
+    """A completed fetch_block session whose go_to_block run is `trained_go_to_block` (files copied
+    into this test's data folder, the policy published)."""
+    import shutil
+
+    from training.config import TrainingConfig
+
+    skill = fetch_block.skills.get(name="go_to_block")
+    session = TrainingSession.objects.create(
+        task=fetch_block, owner=researcher, config=TrainingConfig(video=True).to_json(), backend="embedded",
+        status=SessionStatus.COMPLETED,
+    )
+    run = SkillRun.objects.create(session=session, skill=skill, order=0, status=SkillStatus.COMPLETED, frames=4096)
+    folder = paths.run_dir(skill, run.pk)
+    shutil.copytree(Path(trained_go_to_block.spec["run_dir"]), folder)
+    shutil.copytree(Path(trained_go_to_block.done["policy_dir"]), paths.policy_dir(skill))
+    run.run_dir = str(folder)
+    run.save(update_fields=["run_dir"])
+    return run
+
 __all__ = ["api_daphne", "chromium", "live_daphne", "ray_head", "training_daphne"]  # fixtures from tests/live.py

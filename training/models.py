@@ -457,6 +457,7 @@ class SessionEvent(models.Model):
         return f"{self.kind}: {change}"
 
 
+from training.eval_models import Evaluation  # noqa: E402, F401  (issue 13: a skill's evaluations)
 from training.lab_models import (  # noqa: E402, F401  (issue 14's models, in their own module)
     Notification,
     NotificationSettings,

@@ -94,6 +94,11 @@ def summaries_dir(run_dir: str) -> Path | None:
         return None
 
 
+def evaluation_dir(skill: Skill, evaluation_pk: int) -> Path:
+    """`skills/<pk>-<skill>/evaluations/<evaluation_pk>/`: its spec, log and video (issue 13)."""
+    return skill_dir(skill) / "evaluations" / str(int(evaluation_pk))
+
+
 # One per process: a file that does not name its count is loaded once per (size, mtime), not on
 # every page view.
 _counter = StateCounter()
