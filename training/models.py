@@ -384,6 +384,10 @@ class SkillRun(models.Model):
         })
 
 
+# The curves a trainer's progress records fill (engine/recording.py), by record field.
+METRIC_TAGS = ("mean_reward", "mean_episode_length", "success_rate", "success_states", "fps")
+
+
 class MetricPoint(models.Model):
     """One scalar of a skill run's curve (tag such as `mean_reward`) at a frame count."""
 
