@@ -254,9 +254,11 @@ def folders_of(session: TrainingSession) -> list[RunFolder]:
     return _folders(session.skill_runs.select_related("skill", "skill__task").order_by("order"))
 
 
-def _folders(runs: Iterable[SkillRun]) -> list[RunFolder]:
+def _folders(runs: Iterable[SkillRun], *, existing_only: bool = False) -> list[RunFolder]:
     found = []
     for run in runs:
+        if existing_only and run.run_dir and not os.path.lexists(run.run_dir):
+            continue  # long gone (or never made): nothing to check or remove, one system call
         folder = run_folder(run)
         if folder is None:
             continue
@@ -267,7 +269,7 @@ def _folders(runs: Iterable[SkillRun]) -> list[RunFolder]:
 
 @dataclass
 class Doomed:
-    """A terminal session the clean-up deletes, with the run folders that go with it."""
+    """A terminal session the clean-up deletes, with the run folders on disk that go with it."""
 
     pk: int
     status: str
@@ -306,7 +308,7 @@ def doomed_batches(days: float, *, batch_size: int = SESSION_BATCH) -> Iterator[
         by_session: dict[int, list[SkillRun]] = {}
         for run in runs:
             by_session.setdefault(run.session_id, []).append(run)
-        yield [Doomed(pk, status, finished, robot, task, _folders(by_session.get(pk, [])))
+        yield [Doomed(pk, status, finished, robot, task, _folders(by_session.get(pk, []), existing_only=True))
                for pk, status, finished, robot, task in rows]
 
 
