@@ -293,7 +293,8 @@ def dashboard_context() -> dict[str, Any]:
         if session.status == SessionStatus.QUEUED:
             # The claim rule's own numbering (training/queueing.py), so the card never disagrees.
             if session.queue not in places:
-                places[session.queue] = queueing.positions(session.queue)
+                # The card lists the head of each queue, so the head is all that needs numbering.
+                places[session.queue] = queueing.positions(session.queue, limit=len(active))
             place = places[session.queue].get(session.pk)
             session.queue_position = place.position if place else None  # type: ignore[attr-defined]
     summary = active_summary()
