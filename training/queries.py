@@ -31,7 +31,7 @@ from training.config import TrainingConfig, backend_problem
 from training.models import LogLine, MetricPoint, SessionStatus, SkillRun, SkillStatus, TrainingSession
 
 # A task's JSON columns (its scene and skill tree) are large and no list of sessions shows them.
-TASK_BULK = ("task__object_config", "task__hierarchy", "task__warnings")
+TASK_BULK = ("task__object_config", "task__hierarchy", "task__warnings", "task__description")
 CURVE_POINTS = 240  # per curve on a page: more is not visible in 640 pixels
 RECENT_RESULTS = 6
 ACTIVE_LISTED = 8  # active sessions listed on the dashboard card and the Training page; the rest counted
@@ -219,7 +219,7 @@ def active_sessions(limit: int = ACTIVE_LISTED) -> list[TrainingSession]:
     sessions = list(
         TrainingSession.objects.filter(status__in=SessionStatus.active())
         .select_related("task", "owner", "current_skill")
-        .defer("task__object_config", "task__hierarchy", "task__warnings", "current_skill__embedded_spec")
+        .defer(*TASK_BULK, "current_skill__embedded_spec")
         .order_by(waiting, *queueing.ORDER)[:limit]
     )
     counts = {
