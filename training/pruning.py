@@ -132,13 +132,15 @@ def _prune_batch(
     session_ids: list[int], keep_log_lines: int, max_points_per_tag: int, dry_run: bool, report: PruneReport
 ) -> None:
     """Prune the fine rows of these sessions' runs: one pass over the batch, per kind of row."""
-    runs = SkillRun.objects.filter(session_id__in=session_ids)
-    session_of = dict(runs.values_list("pk", "session_id"))
+    # order_by(): the model's ordering would join the sessions table to sort by it.
+    session_of = dict(SkillRun.objects.filter(session_id__in=session_ids).order_by().values_list("pk", "session_id"))
+    # By run id, so the fine rows are read through their (skill_run, ...) indexes, not joined.
+    run_ids = list(session_of)
     lines_of: dict[int, int] = {}  # run -> lines removed
     points_of: dict[int, int] = {}
     # Log lines: a run keeps its newest `keep_log_lines`, so it loses (count - keep).
     for run_id, count in (
-        LogLine.objects.filter(skill_run__session_id__in=session_ids).order_by()
+        LogLine.objects.filter(skill_run_id__in=run_ids).order_by()
         .values("skill_run_id").annotate(n=Count("pk")).filter(n__gt=keep_log_lines)
         .values_list("skill_run_id", "n")
     ):
@@ -158,7 +160,7 @@ def _prune_batch(
             LogLine.objects.filter(doomed).delete()
     # Metric points: only a curve with more than `max_points_per_tag` points is read and thinned.
     crowded = (
-        MetricPoint.objects.filter(skill_run__session_id__in=session_ids).order_by()
+        MetricPoint.objects.filter(skill_run_id__in=run_ids).order_by()
         .values("skill_run_id", "tag").annotate(n=Count("pk")).filter(n__gt=max_points_per_tag)
         .values_list("skill_run_id", "tag", "n")
     )
@@ -254,11 +256,9 @@ def folders_of(session: TrainingSession) -> list[RunFolder]:
     return _folders(session.skill_runs.select_related("skill", "skill__task").order_by("order"))
 
 
-def _folders(runs: Iterable[SkillRun], *, existing_only: bool = False) -> list[RunFolder]:
+def _folders(runs: Iterable[SkillRun]) -> list[RunFolder]:
     found = []
     for run in runs:
-        if existing_only and run.run_dir and not os.path.lexists(run.run_dir):
-            continue  # long gone (or never made): nothing to check or remove, one system call
         folder = run_folder(run)
         if folder is None:
             continue
@@ -299,16 +299,18 @@ def doomed_batches(days: float, *, batch_size: int = SESSION_BATCH) -> Iterator[
         if not rows:
             return
         last = (rows[-1][2], rows[-1][0])
-        runs = (
-            SkillRun.objects.filter(session_id__in=[row[0] for row in rows])
+        # Most old runs' folders are long gone: one system call each tells, and only the runs whose
+        # folder may be there are read whole (with the skill and task their safety check needs).
+        runs = SkillRun.objects.filter(session_id__in=[row[0] for row in rows]).order_by("session_id", "order")
+        maybe = [pk for pk, run_dir in runs.values_list("pk", "run_dir") if not run_dir or os.path.lexists(run_dir)]
+        by_session: dict[int, list[SkillRun]] = {}
+        for run in (
+            SkillRun.objects.filter(pk__in=maybe).order_by("session_id", "order")
             .select_related("skill__task").only("id", "session_id", "order", "run_dir", "skill__id", "skill__name",
                                                 "skill__task__id", "skill__task__name", "skill__task__robot")
-            .order_by("session_id", "order")
-        )
-        by_session: dict[int, list[SkillRun]] = {}
-        for run in runs:
+        ) if maybe else ():
             by_session.setdefault(run.session_id, []).append(run)
-        yield [Doomed(pk, status, finished, robot, task, _folders(by_session.get(pk, []), existing_only=True))
+        yield [Doomed(pk, status, finished, robot, task, _folders(by_session.get(pk, [])))
                for pk, status, finished, robot, task in rows]
 
 
