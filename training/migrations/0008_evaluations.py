@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('tasks', '0001_initial'),
-        ('training', '0006_notification_notificationsettings_preset_and_more'),
+        ('training', '0007_scale_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
