@@ -123,6 +123,10 @@ GENHRL_INSTANCE = _instance_name()
 # How often each daphne process checks the database for progress written by other processes,
 # while someone watches a session (training/sse.py). Half of it is the median added latency.
 GENHRL_RELAY_POLL_MS = env_int("GENHRL_RELAY_POLL_MS", 25, minimum=5, maximum=5000)
+# Database connections a daphne process's streams may hold at once (their sign-in check and their
+# first snapshots, which are shared per session): a thousand viewers connecting together wait
+# their turn instead of exceeding PostgreSQL's max_connections (training/sse.py).
+GENHRL_STREAM_DB_CONNECTIONS = env_int("GENHRL_STREAM_DB_CONNECTIONS", 8, minimum=1, maximum=1000)
 
 # -- running a lab (issue 14) -----------------------------------------------------------------------
 # Sessions one user may run at once, unless staff set their own limit on the Queue page (0: none).
@@ -165,6 +169,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so a stream's whole opening (session, sign-in, permission) holds one of a bounded
+    # number of database connections, closed before the stream starts (training/sse.py).
+    "training.sse.StreamGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -13,6 +13,7 @@ owns nothing, `staff_user` a staff account (starts without the group).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -33,10 +34,13 @@ from tests.factories import (
     STAFF,
     TINY,
     Lab,
+    Run,
     csrf_headers,
     make_doorway_task,
     make_researcher,
+    make_spec,
     one_skill_task,
+    run_trainer,
     write,
 )
 from tests.live import (
@@ -308,5 +312,89 @@ def make_session(db: None, user: Any) -> Callable[..., TrainingSession]:
 
     return make
 
+
+# -- real TensorBoard files (issue 13a) --------------------------------------------------------------
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Run]:
+    """fetch_block's go_to_block trained for real twice (seeds 1 and 2, tiny): each run folder's
+    `summaries/` holds the TensorBoard files rl-games wrote. No database: sessions point at copies."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = tmp_path_factory.mktemp("tensorboard")
+    specs = {seed: make_spec(root / f"seed-{seed}", "fetch_block", "go_to_block", seed=seed, max_frames=12_000,
+                             min_success_states=5) for seed in (1, 2)}
+    # Side by side: each is mostly start-up (importing torch and rl-games), single-threaded.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = dict(zip(specs, pool.map(run_trainer, specs.values()), strict=True))
+    for run in runs.values():
+        assert run.returncode == 0, run.stderr[-3000:]
+    return runs
+
+
+@pytest.fixture
+def compared_sessions(fetch_block: Task, researcher: Any, trained_runs: dict[int, Run]) -> list[TrainingSession]:
+    """Two completed sessions of fetch_block that differ in seed and envs; their go_to_block runs
+    hold the real event files of `trained_runs` (copied under this test's training folder)."""
+    from training.config import TrainingConfig
+
+    skill = fetch_block.skills.get(name="go_to_block")
+    made = []
+    for seed, envs in ((1, 64), (2, 128)):
+        run = trained_runs[seed]
+        config = TrainingConfig.from_data({"seed": seed, "num_envs": envs, "min_success_states": 5}, task=fetch_block)
+        ended = timezone.now() - timedelta(minutes=seed)
+        session = TrainingSession.objects.create(
+            task=fetch_block, owner=researcher, backend="embedded", status=SessionStatus.COMPLETED,
+            config=config.to_json(), created_at=ended - timedelta(seconds=run.seconds),
+            started_at=ended - timedelta(seconds=run.seconds), finished_at=ended,
+        )
+        progress = run.of("progress")
+        skill_run = SkillRun.objects.create(
+            session=session, skill=skill, order=0, status=SkillStatus.COMPLETED, frames=run.done["frames"],
+            success_states=run.done["success_states"], success_rate=progress[-1]["success_rate"],
+            best_reward=max(p["mean_reward"] for p in progress if p["mean_reward"] is not None),
+            elapsed_seconds=run.seconds, started_at=session.started_at, finished_at=ended,
+        )
+        folder = paths.run_dir(skill, skill_run.pk)
+        shutil.copytree(run.spec_path.parent / "summaries", folder / "summaries")
+        SkillRun.objects.filter(pk=skill_run.pk).update(run_dir=str(folder))
+        made.append(session)
+    return made
+
+
+# -- one real training run with a video (issue 13b) ------------------------------------------------
+@pytest.fixture(scope="session")
+def trained_go_to_block(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """fetch_block's go_to_block trained once by the real trainer (video on, tiny settings); tests
+    copy its run folder and policy (`trained_block_run`)."""
+    from tests.factories import make_spec, run_trainer
+
+    root = tmp_path_factory.mktemp("trained_go_to_block")
+    run = run_trainer(make_spec(root, "fetch_block", "go_to_block", spec_changes={"min_success_rate": 0.8},
+                                video=True, video_interval=40, video_length=20))
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+@pytest.fixture
+def trained_block_run(fetch_block: Task, researcher: Any, trained_go_to_block: Any) -> SkillRun:
+    """A completed fetch_block session whose go_to_block run is `trained_go_to_block` (files copied
+    into this test's data folder, the policy published)."""
+    import shutil
+
+    from training.config import TrainingConfig
+
+    skill = fetch_block.skills.get(name="go_to_block")
+    session = TrainingSession.objects.create(
+        task=fetch_block, owner=researcher, config=TrainingConfig(video=True).to_json(), backend="embedded",
+        status=SessionStatus.COMPLETED,
+    )
+    run = SkillRun.objects.create(session=session, skill=skill, order=0, status=SkillStatus.COMPLETED, frames=4096)
+    folder = paths.run_dir(skill, run.pk)
+    shutil.copytree(Path(trained_go_to_block.spec["run_dir"]), folder)
+    shutil.copytree(Path(trained_go_to_block.done["policy_dir"]), paths.policy_dir(skill))
+    run.run_dir = str(folder)
+    run.save(update_fields=["run_dir"])
+    return run
 
 __all__ = ["api_daphne", "chromium", "live_daphne", "ray_head", "training_daphne"]  # fixtures from tests/live.py

@@ -65,8 +65,15 @@ CLI_FLAGS: dict[str, str] = {
     "entropy_coef": "--entropy-coef",
     "horizon_length": "--horizon-length",
     "mini_epochs": "--mini-epochs",
+    # Issue 13: a flat baseline trains the task's root as one policy on primitive actions;
+    # `baseline_of` names the hierarchical session whose frame budget and seed it takes.
+    "flat": "--flat",
+    "baseline_of": "--baseline-of",
 }
-BOOLEAN_OPTIONS = ("new_run", "skip_complete", "headless", "video")
+BOOLEAN_OPTIONS = ("new_run", "skip_complete", "headless", "video", "flat")
+# Options the API's start body does not take: a flat baseline is started from the session it is the
+# baseline of (its page, or the CLI), so every start the API documents is one it accepts.
+NOT_API_OPTIONS = ("flat", "baseline_of")
 # Inclusive ranges of the whole-number options (`num_envs` depends on the backend: NUM_ENVS). The
 # OpenAPI document publishes these same numbers.
 INTEGER_LIMITS: dict[str, tuple[int, int]] = {
@@ -79,6 +86,7 @@ INTEGER_LIMITS: dict[str, tuple[int, int]] = {
     "max_frames": (1, 10**12),
     "horizon_length": (1, 4096),
     "mini_epochs": (1, 64),
+    "baseline_of": (1, 2**63 - 1),
 }
 # (minimum, maximum, minimum allowed) of the fractional PPO options.
 FLOAT_LIMITS: dict[str, tuple[float, float, bool]] = {
@@ -137,6 +145,10 @@ class TrainingConfig:
     entropy_coef: float | None = None
     horizon_length: int | None = None
     mini_epochs: int | None = None
+    # A flat baseline (issue 13): the root skill alone, as one policy over primitive actions, with
+    # the root's reward and success; `baseline_of` is the hierarchical session it is compared with.
+    flat: bool = False
+    baseline_of: int | None = None
 
     @property
     def max_time_seconds(self) -> float:
@@ -218,6 +230,10 @@ class TrainingConfig:
             take(name, _number, low, high, inclusive)
         for flag in BOOLEAN_OPTIONS:
             take(flag, _boolean)
+        if "baseline_of" in values and not values.get("flat", False):
+            errors.setdefault("baseline_of", []).append(f"only with {CLI_FLAGS['flat']}")
+        if values.get("flat") and backend != "embedded":
+            errors.setdefault("flat", []).append("a flat baseline trains on the embedded backend only")
         if "num_envs" in errors and backend == "isaaclab":
             errors["num_envs"].append("the Isaac Lab range is 1024-8192")
         if errors:

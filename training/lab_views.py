@@ -229,7 +229,8 @@ def workers(request: HttpRequest) -> HttpResponse:
 def _queue_context(request: HttpRequest) -> dict[str, Any]:
     queues = sorted(set(TrainingSession.objects.filter(status=SessionStatus.QUEUED).values_list("queue", flat=True))
                     | {services.DEFAULT_QUEUE})
-    sessions = TrainingSession.objects.select_related("task", "owner").in_bulk(
+    # Every queued session is listed here (the dashboard shows the first few): without the task's JSON columns.
+    sessions = TrainingSession.objects.select_related("task", "owner").defer(*queries.TASK_BULK).in_bulk(
         list(TrainingSession.objects.filter(status=SessionStatus.QUEUED).values_list("pk", flat=True))
     )
     trials = {

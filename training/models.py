@@ -249,6 +249,10 @@ class TrainingSession(models.Model):
             # The claim order of a queue (training/queueing.py).
             models.Index(fields=["status", "queue", "queue_rank"]),
             models.Index(fields=["-updated_at"]),
+            # The history list and the dashboard's recent results, newest first, read by index
+            # instead of sorting every session (issue 11: 17 ms -> 1 ms at 10,000 sessions).
+            models.Index(fields=["-created_at", "-id"], name="training_session_created_idx"),
+            models.Index(fields=["-finished_at", "-id"], name="training_session_finished_idx"),
         ]
 
     def __str__(self) -> str:
@@ -380,6 +384,10 @@ class SkillRun(models.Model):
         })
 
 
+# The curves a trainer's progress records fill (engine/recording.py), by record field.
+METRIC_TAGS = ("mean_reward", "mean_episode_length", "success_rate", "success_states", "fps")
+
+
 class MetricPoint(models.Model):
     """One scalar of a skill run's curve (tag such as `mean_reward`) at a frame count."""
 
@@ -450,13 +458,18 @@ class SessionEvent(models.Model):
 
     class Meta:
         ordering = ["time", "pk"]
-        indexes = [models.Index(fields=["session", "time"])]
+        indexes = [
+            models.Index(fields=["session", "time"]),
+            # `ordering` across all sessions (the admin's event list): read in order, never sorted.
+            models.Index(fields=["time", "id"], name="training_event_time_idx"),
+        ]
 
     def __str__(self) -> str:
         change = f"{self.from_state} -> {self.to_state}" if self.to_state else self.message[:60]
         return f"{self.kind}: {change}"
 
 
+from training.eval_models import Evaluation  # noqa: E402, F401  (issue 13: a skill's evaluations)
 from training.lab_models import (  # noqa: E402, F401  (issue 14's models, in their own module)
     Notification,
     NotificationSettings,

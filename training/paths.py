@@ -83,6 +83,22 @@ def run_dir(skill: Skill, skill_run_pk: int, workspace: str = "") -> Path:
     return skill_dir(skill, workspace) / "runs" / str(int(skill_run_pk))
 
 
+def summaries_dir(run_dir: str) -> Path | None:
+    """The TensorBoard folder of a run whose folder is `run_dir` (as stored on its SkillRun), or
+    None when the run has no folder or it lies outside the training folder."""
+    if not run_dir:
+        return None
+    try:
+        return _inside_runs_root(Path(run_dir)) / "summaries"
+    except (UnsafePathError, OSError, ValueError):
+        return None
+
+
+def evaluation_dir(skill: Skill, evaluation_pk: int) -> Path:
+    """`skills/<pk>-<skill>/evaluations/<evaluation_pk>/`: its spec, log and video (issue 13)."""
+    return skill_dir(skill) / "evaluations" / str(int(evaluation_pk))
+
+
 # One per process: a file that does not name its count is loaded once per (size, mtime), not on
 # every page view.
 _counter = StateCounter()

@@ -28,7 +28,8 @@ SHARE_PERMISSION = "training.share_preset"
 # What a preset keeps of a config: every option a person sets. Not `new_run`: a preset must never
 # delete a task's training by surprise (a retry drops it for the same reason); not `max_frames`,
 # a benchmark knob.
-NOT_SAVED = ("new_run", "max_frames")
+# Nor a flat baseline (issue 13): it belongs to the one session it is the baseline of.
+NOT_SAVED = ("new_run", "max_frames", "flat", "baseline_of")
 
 
 class PresetNotFound(Exception):

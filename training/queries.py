@@ -11,7 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import RowNumber
 
 from tasks.models import Task
@@ -19,8 +31,11 @@ from training import outcomes, paths, queueing
 from training.config import TrainingConfig, backend_problem
 from training.models import LogLine, MetricPoint, SessionStatus, SkillRun, SkillStatus, TrainingSession
 
+# A task's JSON columns (its scene and skill tree) are large and no list of sessions shows them.
+TASK_BULK = ("task__object_config", "task__hierarchy", "task__warnings", "task__description")
 CURVE_POINTS = 240  # per curve on a page: more is not visible in 640 pixels
 RECENT_RESULTS = 6
+ACTIVE_LISTED = 8  # active sessions listed on the dashboard card and the Training page; the rest counted
 
 
 def active_session(task: Task) -> TrainingSession | None:
@@ -208,17 +223,42 @@ def failure_hints(session: TrainingSession) -> list[str]:
 
 
 # -- lists across sessions ------------------------------------------------------------------------------
-def active_sessions() -> QuerySet[TrainingSession]:
-    """Queued, running and cancelling sessions, oldest first, with how many skills are done."""
-    return (
+def active_sessions(limit: int = ACTIVE_LISTED) -> list[TrainingSession]:
+    """The first `limit` queued, running and cancelling sessions, with how many skills are done.
+
+    Sessions at work (running, cancelling) come first, then the queue in claim order. A sweep
+    or a batch can queue hundreds, so a list shows only these few; `active_summary` counts them all.
+    Two queries whatever the queue holds: the page's cost is bounded by what it shows.
+    """
+    waiting = Case(When(status=SessionStatus.QUEUED, then=Value(1)), default=Value(0), output_field=IntegerField())
+    sessions = list(
         TrainingSession.objects.filter(status__in=SessionStatus.active())
         .select_related("task", "owner", "current_skill")
-        .annotate(
-            runs_total=Count("skill_runs"),
-            runs_done=Count("skill_runs", filter=Q(skill_runs__status__in=SkillStatus.done())),
-        )
-        .order_by("created_at", "pk")
+        .defer(*TASK_BULK, "current_skill__embedded_spec")
+        .order_by(waiting, *queueing.ORDER)[:limit]
     )
+    counts = {
+        row["session_id"]: row
+        for row in SkillRun.objects.filter(session__in=[s.pk for s in sessions]).values("session_id").annotate(
+            total=Count("pk"), done=Count("pk", filter=Q(status__in=SkillStatus.done())),
+        )
+    } if sessions else {}
+    for session in sessions:
+        row = counts.get(session.pk, {})
+        session.runs_total = row.get("total", 0)  # type: ignore[attr-defined]
+        session.runs_done = row.get("done", 0)  # type: ignore[attr-defined]
+    return sessions
+
+
+def active_summary() -> dict[str, int]:
+    """How many sessions are active, in all and per status (`queued`, `running`, `cancelling`): one query."""
+    per_status = dict(
+        TrainingSession.objects.filter(status__in=SessionStatus.active())
+        .order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+    summary = {str(status): int(per_status.get(status, 0)) for status in SessionStatus.active()}
+    summary["total"] = sum(per_status.values())
+    return summary
 
 
 def active_count() -> int:
@@ -229,7 +269,7 @@ def recent_results(limit: int = RECENT_RESULTS) -> QuerySet[TrainingSession]:
     """The latest sessions that ended (completed, failed, cancelled, interrupted), newest first."""
     return (
         TrainingSession.objects.filter(status__in=SessionStatus.terminal())
-        .select_related("task", "owner")
+        .select_related("task", "owner").defer(*TASK_BULK)
         .order_by("-finished_at", "-pk")[:limit]
     )
 
@@ -238,7 +278,7 @@ def history(limit: int) -> QuerySet[TrainingSession]:
     """Sessions that ended, newest first."""
     return (
         TrainingSession.objects.filter(status__in=SessionStatus.terminal())
-        .select_related("task", "owner").order_by("-created_at", "-pk")[:limit]
+        .select_related("task", "owner").defer(*TASK_BULK).order_by("-created_at", "-pk")[:limit]
     )
 
 
@@ -275,17 +315,31 @@ def with_latest_session(task: Task) -> Task:
 
 
 def dashboard_context() -> dict[str, Any]:
-    """The dashboard's training card: active sessions (with queue positions) and recent results."""
-    active = list(active_sessions())
+    """The dashboard's training card: the first active sessions (with queue positions), how many
+    are active in all (`active_summary`, `active_more` not listed), and recent results."""
+    active = active_sessions()
     places: dict[str, dict[int, Any]] = {}
     for session in active:
         if session.status == SessionStatus.QUEUED:
             # The claim rule's own numbering (training/queueing.py), so the card never disagrees.
             if session.queue not in places:
-                places[session.queue] = queueing.positions(session.queue)
+                # The card lists the head of each queue, so the head is all that needs numbering.
+                places[session.queue] = queueing.positions(session.queue, limit=len(active))
             place = places[session.queue].get(session.pk)
             session.queue_position = place.position if place else None  # type: ignore[attr-defined]
-    return {"active_sessions": active, "recent_results": list(recent_results())}
+    if len(active) < ACTIVE_LISTED:
+        # All of them are listed: count them here rather than ask the database again.
+        summary = {str(status): sum(s.status == status for s in active) for status in SessionStatus.active()}
+        summary["total"] = len(active)
+    else:
+        summary = active_summary()
+    return {
+        "active_sessions": active,
+        "active_summary": summary,
+        "active_total": summary["total"],
+        "active_more": max(0, summary["total"] - len(active)),
+        "recent_results": list(recent_results()),
+    }
 
 
 def task_training_context(task: Task) -> dict[str, Any]:

@@ -118,14 +118,13 @@ class Place:
     held: str = ""  # why it waits although a slot may be free
 
 
-def plan(queue: str = "default") -> list[Place]:
+def plan(queue: str = "default", limit: int | None = None) -> list[Place]:
     """Every queued session of `queue` in queue order, numbered in the order workers will claim them
     if nothing else changes: a session whose owner is (or, after the claims ahead of it, would be) at
-    their limit is held, without a number."""
-    rows = list(
-        TrainingSession.objects.filter(status=SessionStatus.QUEUED, queue=queue)
-        .order_by(*ORDER).values_list("pk", "owner_id")
-    )
+    their limit is held, without a number. With `limit`, only the first `limit` (a place depends
+    only on the sessions ahead of it, so they are numbered the same)."""
+    queued = TrainingSession.objects.filter(status=SessionStatus.QUEUED, queue=queue).order_by(*ORDER)
+    rows = list((queued[:limit] if limit is not None else queued).values_list("pk", "owner_id"))
     owners = {owner for _, owner in rows if owner is not None}
     caps = limits(owners)
     running = running_counts(owners)
@@ -150,8 +149,8 @@ def place_of(session: TrainingSession) -> Place | None:
     return next((p for p in plan(session.queue) if p.session_id == session.pk), None)
 
 
-def positions(queue: str = "default") -> dict[int, Place]:
-    return {place.session_id: place for place in plan(queue)}
+def positions(queue: str = "default", limit: int | None = None) -> dict[int, Place]:
+    return {place.session_id: place for place in plan(queue, limit)}
 
 
 def touch_queue(queue: str) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from tasks.models import Task
@@ -118,6 +119,10 @@ def start_session(
     does not block the task forever. Nothing is launched here; a worker or the CLI runs it.
     """
     cfg = config if isinstance(config, TrainingConfig) else TrainingConfig.from_data(config, task=task)
+    if cfg.flat:
+        cfg = flat_baseline_config(task, cfg)
+        # Its own folders: the flat policy never replaces the root's hierarchical one.
+        workspace = workspace or f"flat-{cfg.baseline_of or 'task'}"
     problem = backend_problem(cfg.backend)
     if problem:
         raise ConfigError({"backend": [problem]})
@@ -148,6 +153,46 @@ def start_session(
     else:
         notify_queued(session.pk)
     return session
+
+
+def flat_budget(session: TrainingSession) -> int:
+    """The frames a hierarchical session trained: every skill run's frames, summed.
+
+    A composite's frame is one high-level decision (docs/ARCHITECTURE.md), so this is what the
+    session's trainers counted, not the simulator steps underneath; the README says so too.
+    """
+    return int(session.skill_runs.aggregate(total=Sum("frames"))["total"] or 0)
+
+
+def flat_baseline_config(task: Task, cfg: TrainingConfig) -> TrainingConfig:
+    """A flat baseline's settings: the hierarchical session's frame budget and seed (`baseline_of`),
+    or `max_frames` as the budget when it names none. ConfigError when the session cannot be one."""
+    root = task.skills.filter(name=task.root_skill).first()
+    if root is None or root.is_primitive:
+        raise ConfigError({"flat": [f"{task.name} has no composite root skill: it is flat already"]})
+    if cfg.baseline_of is None:
+        if cfg.max_frames is None:
+            raise ConfigError({"baseline_of": ["a flat baseline needs --baseline-of SESSION (or --max-frames)"]})
+        budget, seed = cfg.max_frames, cfg.seed
+    else:
+        base = TrainingSession.objects.filter(pk=cfg.baseline_of).first()
+        if base is None:
+            raise ConfigError({"baseline_of": [f"there is no session {cfg.baseline_of}"]})
+        if base.task_id != task.pk:
+            raise ConfigError({"baseline_of": [f"session {base.pk} trained another task ({base.task.name})"]})
+        if base.config.get("flat"):
+            raise ConfigError({"baseline_of": [f"session {base.pk} is itself a flat baseline"]})
+        if base.status != SessionStatus.COMPLETED:
+            raise ConfigError({"baseline_of": [f"session {base.pk} is {base.status}; only a completed session has a budget"]})
+        budget = flat_budget(base)
+        if budget <= 0:
+            raise ConfigError({"baseline_of": [f"session {base.pk} trained no frames"]})
+        seed = int(base.config.get("seed", cfg.seed))
+    # Train exactly the budget: no early stop before it (min frames) and none after it (max).
+    return cfg.with_changes(
+        seed=seed, max_frames=budget, min_steps_composite=budget, min_steps_primitive=budget,
+        skip_complete=False, new_run=False,
+    )
 
 
 def request_cancel(session: TrainingSession, *, actor: str, message: str = "cancel requested") -> TrainingSession:

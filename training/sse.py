@@ -13,6 +13,13 @@ database, which is the truth, and each daphne process runs one `Relay` thread th
 - sends a full snapshot (`progress`, then `done` once the session ended) with `send_event` to the
   listeners of this process. Snapshots are idempotent: duplicates and gaps do no harm.
 
+Streams never fail for lack of database connections. A stream's opening (its session, sign-in
+and permission check: `StreamGateMiddleware`) and every snapshot a stream reads (`shared_snapshot`)
+hold one of `GENHRL_STREAM_DB_CONNECTIONS` slots per process and close their connection before
+giving it back; and a snapshot read is shared: every stream of a session that asks before a read
+starts gets that read's result (one read per session change serves all its viewers, as the relay
+does for updates). A thousand viewers connecting at once queue for a few connections.
+
 The stream itself (`progress_events`) does not use django-eventstream's `stream()`, whose
 connect window drops events published between its first read and its wait (§2.5). It registers
 its listener first, then reads and sends the current snapshot, so every later change reaches it
@@ -26,8 +33,10 @@ import asyncio
 import atexit
 import json
 import logging
+import re
 import threading
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +45,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, InterfaceError, connection
 from django.db.models import Max
+from django.http import HttpRequest, HttpResponse
 from django_eventstream import send_event
 from django_eventstream.channelmanager import DefaultChannelManager
 from django_eventstream.utils import get_channelmanager
@@ -277,17 +287,118 @@ def can_watch(user: Any, session_id: int) -> bool:
     return bool(get_channelmanager().can_read_channel(user, channel_for(session_id)))
 
 
-def _snapshot(session_id: int) -> dict[str, Any]:
-    """Read a snapshot in the stream's request thread, then close that thread's connection.
+# -- sharing the database among streams --------------------------------------------------------------
+STREAM_PATH = re.compile(r"/training/progress/\d+/?$")  # the API's progress stream (training/api/views.py)
+_gate: threading.BoundedSemaphore | None = None
+_gate_size = 0
+_gate_lock = threading.Lock()
 
-    The thread (and so its connection) lives as long as the stream: without the close, every
-    open stream would pin a database connection, and PostgreSQL allows only ~100. This runs after
-    the middleware, so nothing reopens it until the next read.
+
+def stream_gate() -> threading.BoundedSemaphore:
+    """The process's slots for streams' database work (`GENHRL_STREAM_DB_CONNECTIONS`)."""
+    global _gate, _gate_size
+    size = int(settings.GENHRL_STREAM_DB_CONNECTIONS)
+    with _gate_lock:
+        if _gate is None or _gate_size != size:
+            _gate, _gate_size = threading.BoundedSemaphore(size), size
+        return _gate
+
+
+class StreamGateMiddleware:
+    """Opens a progress stream (session, sign-in, permission: all of the view) inside a slot of
+    `stream_gate`, and closes the request thread's connection before the stream starts.
+
+    Without it every connecting stream holds a connection of its own until its first snapshot: a
+    thousand viewers opening a page together exceed PostgreSQL's `max_connections` (issue 11).
+    First in MIDDLEWARE, so everything that reads the database for the request happens inside.
     """
-    try:
-        return progress_snapshot(session_id)
-    finally:
-        connection.close()
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "GET" or not STREAM_PATH.search(request.path_info):
+            return self.get_response(request)
+        with stream_gate():
+            try:
+                return self.get_response(request)
+            finally:
+                # The thread (and so its connection) lives as long as the stream: close it now.
+                connection.close()
+
+
+def _close_connection() -> None:
+    connection.close()  # looked up in the calling thread: each thread has its own connection
+
+
+def _gated_snapshot(session_id: int) -> dict[str, Any]:
+    """Read a snapshot inside a slot of `stream_gate`, then close this thread's connection."""
+    with stream_gate():
+        try:
+            return progress_snapshot(session_id)
+        finally:
+            connection.close()
+
+
+class _SharedReads:
+    """One event loop's snapshot reads: per session the read in progress and the next one asked for."""
+
+    def __init__(self) -> None:
+        self.next: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.running: set[int] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.reads = 0  # snapshots read from the database, for tests and the benchmark
+
+    def start(self, session_id: int) -> None:
+        future = self.next.pop(session_id)
+        self.running.add(session_id)
+        task = asyncio.ensure_future(self._read(session_id, future))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _read(self, session_id: int, future: asyncio.Future[dict[str, Any]]) -> None:
+        try:
+            self.reads += 1
+            snapshot = await sync_to_async(_gated_snapshot, thread_sensitive=False)(session_id)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(snapshot)
+        finally:
+            self.running.discard(session_id)
+            if session_id in self.next:
+                self.start(session_id)  # streams that asked while this read ran get a fresh one
+
+
+_reads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedReads] = weakref.WeakKeyDictionary()
+
+
+def shared_reads() -> _SharedReads:
+    loop = asyncio.get_running_loop()
+    reads = _reads.get(loop)
+    if reads is None:
+        reads = _reads[loop] = _SharedReads()
+    return reads
+
+
+async def shared_snapshot(session_id: int) -> dict[str, Any]:
+    """The session's snapshot from a read that starts after this call: shared by every stream of
+    the session that asks before it starts (so a stream that listens, then asks, misses nothing).
+    """
+    reads = shared_reads()
+    future = reads.next.get(session_id)
+    if future is None:
+        future = reads.next[session_id] = asyncio.get_running_loop().create_future()
+        # Retrieved here, so a read whose every stream went away logs nothing.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        if session_id not in reads.running:
+            reads.start(session_id)
+    return await asyncio.shield(future)
 
 
 async def progress_events(session_id: int, user_id: Any) -> AsyncIterator[bytes]:
@@ -301,9 +412,10 @@ async def progress_events(session_id: int, user_id: Any) -> AsyncIterator[bytes]
     # Listen before reading: a change after the read then arrives as an event, never in a gap.
     manager.add_listener(listener)
     relay.wake()
-    read = sync_to_async(_snapshot)
+    # The request thread's connection (its sign-in and permission check) is not the stream's to keep.
+    await sync_to_async(_close_connection)()
     try:
-        snapshot = await read(session_id)
+        snapshot = await shared_snapshot(session_id)
         yield b"retry: 3000\n\n" + sse_message(PROGRESS, encode_snapshot(snapshot))
         if snapshot["terminal"]:
             yield sse_message(DONE, done_payload(snapshot))
@@ -322,7 +434,7 @@ async def progress_events(session_id: int, user_id: Any) -> AsyncIterator[bytes]
             notice = next((e.data for e in reversed(items) if e.type == NOTICE), None)
             if overflow:
                 # Events were dropped for this slow client: read the truth instead.
-                snapshot = await read(session_id)
+                snapshot = await shared_snapshot(session_id)
                 progress = encode_snapshot(snapshot)
                 done = done_payload(snapshot) if snapshot["terminal"] else None
             else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import path
 
 import genhrl_site.converters  # noqa: F401  (registers <name:...>)
-from training import lab_views, views
+from training import explore_views, lab_views, media_views, views
 
 app_name = "training"
 
@@ -41,4 +41,16 @@ urlpatterns = [
     path("queue/<int:pk>/move/", lab_views.queue_move, name="queue_move"),
     path("queue/limits/", lab_views.queue_limit, name="queue_limit"),
     path("notifications/", lab_views.notification_settings, name="notifications"),
+    # Understanding runs (issue 13a): a session's metrics explorer, sessions side by side.
+    path("sessions/<int:pk>/metrics/", explore_views.session_metrics, name="session_metrics"),
+    path("compare/", explore_views.compare, name="compare"),
+    # Videos, downloads, evaluation and the flat baseline (issue 13b).
+    path("sessions/<int:pk>/media/", media_views.session_media, name="session_media"),
+    path("sessions/<int:pk>/tensorboard.zip", media_views.session_logs, name="session_logs"),
+    path("sessions/<int:pk>/flat-baseline/", media_views.train_flat, name="train_flat"),
+    path("runs/<int:pk>/videos/<name:folder>/<name:name>", media_views.run_video, name="run_video"),
+    path("tasks/<name:robot>/<name:name>/policies/", media_views.task_policies, name="task_policies"),
+    path("skills/<int:pk>/policy.zip", media_views.skill_policy, name="skill_policy"),
+    path("skills/<int:pk>/evaluate/", media_views.evaluate_skill, name="evaluate_skill"),
+    path("evaluations/<int:pk>/video.mp4", media_views.evaluation_video, name="evaluation_video"),
 ]

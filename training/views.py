@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -32,9 +33,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from tasks.models import Task
-from training import permissions, queries, services
+from training import comparison, permissions, queries, services
+from training.comparison import HistoryFilter
 from training.config import ConfigError, TrainingConfig
 from training.estimates import estimate_time
+from training.explore_forms import HistoryForm
 from training.forms import UNITS, BulkTrainForm, TrainingConfigForm, cli_command
 from training.lab_forms import preset_config_form
 from training.models import STAGE_ORDER, SessionStatus, TrainingSession
@@ -342,8 +345,17 @@ def _settings_summary(config: dict[str, Any]) -> list[str]:
 
 @require_GET
 def sessions(request: HttpRequest) -> HttpResponse:
-    """Every active session and the most recent ones that ended."""
-    context = {**queries.dashboard_context(), "history": queries.history(SESSIONS_LISTED)}
+    """Every active session, and the history of all sessions: filtered, sorted, paginated, with a
+    checkbox per row to compare 2-4 of them (issue 13a). Bad filters are shown and list nothing."""
+    form = HistoryForm(request.GET or None)
+    context: dict[str, Any] = {**queries.dashboard_context(), "form": form, "choices": comparison.history_choices()}
+    if request.GET and not form.is_valid():
+        return render(request, "training/sessions.html", {**context, "history": [], "page": None}, status=400)
+    chosen = form.history_filter() if request.GET else HistoryFilter()
+    page = Paginator(comparison.history_sessions(chosen), SESSIONS_LISTED).get_page(
+        form.cleaned_data.get("page") if request.GET else 1)
+    context.update({"history": page.object_list, "page": page, "query": form.query_without_page() if request.GET else "",
+                    "filtered": chosen != HistoryFilter(), "compare_max": comparison.COMPARE_MAX})
     return render(request, "training/sessions.html", context)
 
 

@@ -19,6 +19,7 @@ import pytest
 from tests.live import LiveDaphne
 from training import services, sweeps
 from training.lab_models import Preset
+from training.models import SkillRun
 from training.tokens import ApiToken
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,7 +59,35 @@ parameters = {{ "path.sweep_id" = {sweep_id} }}
 [[operations]]
 include-operation-id = "queue_move"
 parameters = {{ "path.session_id" = {session_id} }}
+
+# A run with a TensorBoard file (written by the test), so its metrics answer 200 as well as 404.
+[[operations]]
+include-operation-id-regex = "^run_(metrics|series)$"
+parameters = {{ "path.run_id" = {run_id}, "query.tag" = "rewards/step" }}
+
+# Two real sessions, so the comparison answers 200 as well as 404 (random ids) and 400.
+[[operations]]
+include-operation-id = "compare"
+parameters = {{ "query.sessions" = "{finished_id},{session_id}" }}
 """
+
+
+def _run_with_metrics(session, runs_root: Path) -> SkillRun:
+    """A run of `session` whose folder (inside the server's training folder) holds a small
+    TensorBoard file written by TensorBoard's own writer: tag `rewards/step`, 50 points."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    skill = session.task.skills.order_by("order").first()
+    run = SkillRun.objects.create(session=session, skill=skill, order=0)
+    folder = runs_root / "fuzz" / str(run.pk)
+    writer = EventFileWriter(str(folder / "summaries"))
+    for i in range(50):
+        value = summary_pb2.Summary.Value(tag="rewards/step", simple_value=float(i))
+        writer.add_event(event_pb2.Event(wall_time=1e9 + i, step=i * 64, summary=summary_pb2.Summary(value=[value])))
+    writer.close()
+    SkillRun.objects.filter(pk=run.pk).update(run_dir=str(folder))
+    return run
 
 
 def test_schemathesis_finds_nothing(api_daphne: LiveDaphne, fetch_block, patrol, researcher, tmp_path: Path) -> None:
@@ -71,9 +100,10 @@ def test_schemathesis_finds_nothing(api_daphne: LiveDaphne, fetch_block, patrol,
     sweep = sweeps.create(fetch_block, owner=researcher, method="grid", space={"mini_epochs": [2]}, seeds=[1], start=False)
     finished = services.request_cancel(services.start_session(fetch_block, {}, owner=researcher), actor="test")
     queued = services.start_session(patrol, {}, owner=researcher)
+    run = _run_with_metrics(finished, api_daphne.log_path.parent / "training")
     config = tmp_path / "schemathesis.toml"
     config.write_text(FUZZ_CONFIG.format(
-        preset_id=doomed.pk, sweep_id=sweep.pk, session_id=queued.pk, finished_id=finished.pk))
+        preset_id=doomed.pk, sweep_id=sweep.pk, session_id=queued.pk, finished_id=finished.pk, run_id=run.pk))
     argv = [
         executable, "--config-file", str(config), "run", api_daphne.url("/api/openapi.json"),
         # Every check runs: schemathesis enables all of them by default. (Not `--checks all`: a

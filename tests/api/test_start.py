@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from tests.factories import api_url, one_skill_task
-from training.config import TrainingConfig
+from training.config import NOT_API_OPTIONS, TrainingConfig
 from training.models import SessionStatus
 
 pytestmark = pytest.mark.django_db
@@ -59,12 +59,12 @@ def test_start_queues_a_session_and_answers_201_with_its_urls(fetch_block, token
 
 
 def test_every_option_of_the_config_table_is_accepted(fetch_block, token_client):
-    assert set(EVERY_OPTION) == {f.name for f in dataclasses.fields(TrainingConfig)}
+    assert set(EVERY_OPTION) == {f.name for f in dataclasses.fields(TrainingConfig)} - set(NOT_API_OPTIONS)
 
     response = start(token_client, fetch_block, EVERY_OPTION)
 
     assert response.status_code == 201, response.json()
-    assert fetch_block.training_sessions.get().config == EVERY_OPTION
+    assert fetch_block.training_sessions.get().config == {**EVERY_OPTION, "flat": False, "baseline_of": None}
 
 
 def test_an_empty_body_takes_every_default(fetch_block, token_client):
@@ -156,3 +156,11 @@ def test_robot_is_needed_when_two_robots_share_a_name(fetch_block, token_client)
 
 def test_wrong_robot_gets_404(fetch_block, token_client):
     assert start(token_client, "fetch_block", robot="G1").status_code == 404
+
+
+def test_a_flat_baseline_is_not_a_start_option_of_the_api(fetch_block, token_client):
+    response = start(token_client, fetch_block, {"flat": True, "baseline_of": 1})
+
+    assert response.status_code == 400
+    assert {"flat", "baseline_of"} <= set(response.json()["errors"])
+    assert not fetch_block.training_sessions.exists()

@@ -29,7 +29,8 @@ LAYERS: list[tuple[str, int, str]] = [
     ("training.executor", 1, ""),
     ("training.ray_executor", 1, ""),
     ("training.outcomes", 1, ""),
-    ("training.hoststats", 1, ""),  # psutil and NVML figures of a host and a process group
+    ("training.hoststats", 1, ""),
+    ("training.metrics", 1, ""),  # TensorBoard scalars of a run folder, downsampled  # psutil and NVML figures of a host and a process group
     ("genhrl_site.env", 2, ""),
     ("genhrl_site.settings", 2, ""),
     ("genhrl_site.converters", 2, ""),
@@ -44,6 +45,7 @@ LAYERS: list[tuple[str, int, str]] = [
     ("training.paths", 2, ""),
     ("training.signals", 2, ""),
     ("training.lab_models", 2, ""),  # presets, sweeps, workers' figures, notifications, limits
+    ("training.eval_models", 2, ""),  # a skill's evaluations (issue 13)
     ("tasks.importer", 3, ""),
     ("training.services", 3, ""),
     ("training.leases", 3, ""),
@@ -58,6 +60,9 @@ LAYERS: list[tuple[str, int, str]] = [
     ("training.sweeps", 3, ""),
     ("training.monitoring", 3, ""),
     ("training.notifications", 3, ""),
+    ("training.comparison", 3, ""),  # history filters, a run's metrics, sessions side by side
+    ("training.evaluations", 3, ""),  # evaluate verbs and reads, the background process (issue 13)
+    ("training.artifacts", 3, ""),  # videos, archives, TensorBoard run names (issue 13)
     ("training.engine", 4, ""),
     ("tasks.views", 5, "tasks-pages"),
     ("tasks.forms", 5, "tasks-pages"),
@@ -67,6 +72,9 @@ LAYERS: list[tuple[str, int, str]] = [
     ("training.forms", 5, "training-pages"),
     ("training.lab_views", 5, "training-pages"),
     ("training.lab_forms", 5, "training-pages"),
+    ("training.explore_views", 5, "training-pages"),
+    ("training.explore_forms", 5, "training-pages"),
+    ("training.media_views", 5, "training-pages"),  # videos, downloads, evaluate, flat baseline (issue 13)
     ("training.templatetags", 5, "training-pages"),
     ("training.api", 5, "api"),
     ("training.admin", 5, "training-admin"),

@@ -24,7 +24,7 @@ from tasks.models import Task
 from training import permissions, presets, queries, services
 from training.api import schemas
 from training.api.auth import api_auth
-from training.config import ConfigError, TrainingConfig
+from training.config import CLI_FLAGS, NOT_API_OPTIONS, ConfigError, TrainingConfig
 from training.models import TrainingSession
 from training.snapshots import progress_snapshot, session_urls, task_status
 from training.sse import can_watch, progress_events
@@ -227,6 +227,12 @@ def _options(request: HttpRequest) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError({"body": ["must be a JSON object of training options"]})
+    # A flat baseline is started from its hierarchical session (its page, or `manage.py train
+    # --flat --baseline-of`); the start body takes the options it documents only.
+    refused = {name: [f"not a start option of the API: use the session page or manage.py train {CLI_FLAGS[name]}"]
+               for name in NOT_API_OPTIONS if name in data}
+    if refused:
+        raise ConfigError(refused)
     return data
 
 
@@ -369,3 +375,9 @@ api.add_router("/presets", lab.presets_router)
 api.add_router("/sweeps", lab.sweeps_router)
 api.add_router("/workers", lab.workers_router)
 api.add_router("/queue", lab.queue_router)
+
+# Issue 13a's routers (a run's metrics, sessions side by side).
+from training.api import metrics as metrics_api  # noqa: E402
+
+api.add_router("/runs", metrics_api.runs_router)
+api.add_router("/compare", metrics_api.compare_router)

@@ -54,6 +54,11 @@ def check(task: Task, config: TrainingConfig) -> list[Skill]:
             Code.UNDEFINED_SUB_SKILL, f"cannot train {composite}: its sub-skill {sub!r} is named but not defined"
         )
     paths.task_dir(task)  # validates robot and task names before anything is written
+    if config.flat:
+        # A flat baseline trains the root alone, as one policy over primitive actions.
+        root = next((s for s in trainable if s.name == task.root_skill), None)
+        root = root or max(trainable, key=lambda s: (s.level, s.order))
+        return [root]
     return trainable
 
 
@@ -178,18 +183,38 @@ def sub_skills_spec(
     return entries
 
 
+def flat_tree_spec(task: Task, skill: Skill, _seen: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """A composite's sub-skill tree for a flat baseline: what each skill means, no policies (none is used)."""
+    by_name = {s.name: s for s in task.skills.all()}
+    entries = []
+    for name in skill.sub_skills:
+        sub = by_name.get(name)
+        if sub is None or not sub.defined:
+            raise SkillSetupError(f"sub-skill {name!r} of {skill.name} is not defined")
+        if name in _seen:
+            raise SkillSetupError(f"sub-skill {name!r} of {skill.name} contains itself")
+        entries.append({
+            "name": sub.name, "is_primitive": sub.is_primitive, "skill_spec": sub.embedded_spec, "policy_dir": None,
+            "sub_skills": [] if sub.is_primitive else flat_tree_spec(task, sub, _seen | {skill.name}),
+        })
+    return entries
+
+
 # -- one run's input --------------------------------------------------------------------------------
 def build_spec(run: SkillRun, config: TrainingConfig) -> tuple[dict[str, Any], Skill | None]:
     """Write the run folder's spec.json (docs/ARCHITECTURE.md); return it and the start-state source."""
     skill = run.skill
     task = skill.task
     workspace = run.session.workspace  # a sweep trial trains in its own folders
-    sub_skills = [] if skill.is_primitive else sub_skills_spec(task, skill, workspace=workspace)
+    if config.flat:
+        sub_skills = [] if skill.is_primitive else flat_tree_spec(task, skill)
+    else:
+        sub_skills = [] if skill.is_primitive else sub_skills_spec(task, skill, workspace=workspace)
     run_folder = paths.run_dir(skill, run.pk, workspace)
     success = paths.success_dir(skill, workspace)
     run_folder.mkdir(parents=True, exist_ok=True)
     success.mkdir(parents=True, exist_ok=True)
-    start_from = start_states_source(task, skill, workspace)
+    start_from = None if config.flat else start_states_source(task, skill, workspace)
     spec: dict[str, Any] = {
         "backend": config.backend,
         "task": paths.check_name(task.name, "task"),
@@ -214,6 +239,8 @@ def build_spec(run: SkillRun, config: TrainingConfig) -> tuple[dict[str, Any], S
         "sub_skills": sub_skills,
         "ppo": config.ppo_overrides(),
     }
+    if config.flat:
+        spec["flat"] = True
     if config.backend == "isaaclab":
         spec["isaaclab"] = {
             "root": str(settings.GENHRL_ISAACLAB_ROOT),

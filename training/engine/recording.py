@@ -19,10 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from training.executor import Output
-from training.models import LogLine, MetricPoint, SessionStatus, SkillRun, TrainingSession
+from training.models import METRIC_TAGS, LogLine, MetricPoint, SessionStatus, SkillRun, TrainingSession
 
 # Trainer metrics stored as curves, by record field.
-METRIC_FIELDS = ("mean_reward", "mean_episode_length", "success_rate", "success_states", "fps")
+METRIC_FIELDS = METRIC_TAGS
 TAIL_LINES = 60  # kept in memory for the run's `log_excerpt` and crash reports
 # While the database is unreachable, what waits for it stays bounded: the newest lines (the log
 # file has every line) and enough metric points for a long outage.

@@ -232,8 +232,8 @@ def training_nav_indicator(context: template.Context) -> dict[str, Any]:
     """The navigation's "Training" link with the number of active sessions (base.html)."""
     request = context.get("request")
     path = request.path if request is not None else ""
-    listed = context.get("active_sessions")  # the dashboard and the Training page have them already
-    count = len(listed) if isinstance(listed, list) else (
+    counted = context.get("active_total")  # the dashboard and the Training page have it already
+    count = counted if isinstance(counted, int) else (
         TrainingSession.objects.filter(status__in=SessionStatus.active()).count()
     )
     return {

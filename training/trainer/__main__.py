@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(line_buffering=True)
     parser = argparse.ArgumentParser(prog="python -m training.trainer", description=__doc__)
     parser.add_argument("--spec", required=True, help="path of the run's spec.json")
+    parser.add_argument(
+        "--evaluate", action="store_true",
+        help="run the skill's published policy (spec.evaluate) for N episodes instead of training",
+    )
     args = parser.parse_args(argv)
     try:
         try:
@@ -28,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         except SpecError as exc:
             records.emit("error", message=str(exc))
             return 2
+        if args.evaluate:
+            from .evaluate import run_evaluation
+
+            return run_evaluation(spec, shutdown)
         if spec.backend == "isaaclab":
             from .isaaclab import run_isaaclab
 

@@ -91,7 +91,7 @@ def run_embedded(spec: TrainerSpec, shutdown: Shutdown) -> int:
         torch.set_num_threads(1)
         from rl_games.torch_runner import Runner
 
-        from .envs import CompositeEnv, PrimitiveEnv, register_env
+        from .envs import CompositeEnv, FlatEnv, PrimitiveEnv, register_env
         from .frozen import build_controller
         from .runner import ProgressObserver, agent_config, publish_policy, session_ppo, write_params
         from .success import SuccessStore, load_start_states
@@ -113,8 +113,10 @@ def run_embedded(spec: TrainerSpec, shutdown: Shutdown) -> int:
             recorder = VideoRecorder(
                 spec.run_dir / "videos" / "train", renderer, spec.video_interval, spec.video_length
             )
-        if node.is_primitive:
-            env: Any = PrimitiveEnv(world, node, store, recorder)
+        if spec.flat:
+            env: Any = FlatEnv(world, node, store, recorder)
+        elif node.is_primitive:
+            env = PrimitiveEnv(world, node, store, recorder)
         else:
             controllers = [build_controller(child, policy_dirs, spec.num_envs) for child in node.children]
             env = CompositeEnv(world, node, controllers, store, recorder)
@@ -132,9 +134,10 @@ def run_embedded(spec: TrainerSpec, shutdown: Shutdown) -> int:
             min_success_rate=node.min_success_rate,
         )
         register_env(ENV_NAME, lambda: env)
-        cfg = agent_config(
-            spec, discrete=not node.is_primitive, env_name=ENV_NAME, overrides=session_ppo(node.spec.get("ppo"), spec.ppo)
-        )
+        # A flat baseline acts like a primitive (continuous actions, the primitives' PPO settings).
+        continuous = node.is_primitive or spec.flat
+        skill_ppo = None if spec.flat else node.spec.get("ppo")
+        cfg = agent_config(spec, discrete=not continuous, env_name=ENV_NAME, overrides=session_ppo(skill_ppo, spec.ppo))
         write_params(spec, cfg)
         observer = ProgressObserver(
             spec, EmbeddedProgress(env, store), shutdown, min_success_rate=node.min_success_rate,
@@ -154,7 +157,10 @@ def run_embedded(spec: TrainerSpec, shutdown: Shutdown) -> int:
         checkpoint = observer.final_checkpoint
         policy_dir = None
         if checkpoint is not None:
-            policy_dir = publish_policy(spec, checkpoint, cfg, skill_info(spec, node, observer, reason))
+            info = skill_info(spec, node, observer, reason)
+            if spec.flat:
+                info.update(flat=True, obs_dim=env.obs_dim, action={"type": "continuous", "dim": 2})
+            policy_dir = publish_policy(spec, checkpoint, cfg, info)
         records.emit_done(
             reason,
             frames=observer.last_snapshot.frames if observer.last_snapshot else 0,

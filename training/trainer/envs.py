@@ -28,7 +28,7 @@ from rl_games.common import env_configurations, vecenv
 from rl_games.common.ivecenv import IVecEnv
 
 from .frozen import Controller
-from .skills import SequenceTracker, SkillNode, composite_obs
+from .skills import SequenceTracker, SkillNode, composite_obs, composite_obs_dim
 from .success import SuccessStore
 from .world import ACTION_DIM, PointMassWorld
 
@@ -225,6 +225,86 @@ class CompositeEnv(_EmbeddedEnv):
             world.reset(done)
             self.tracker.reset(done)
             self.decisions = torch.where(done, torch.zeros_like(self.decisions), self.decisions)
+        return self._obs(), reward, done.to(torch.uint8), {"time_outs": timeout}
+
+
+def leaves(node: SkillNode) -> list[SkillNode]:
+    """The primitive skills under `node`, in execution order."""
+    if node.is_primitive:
+        return [node]
+    return [leaf for child in node.children for leaf in leaves(child)]
+
+
+class FlatEnv(_EmbeddedEnv):
+    """A flat baseline of a composite (issue 13): one policy on primitive actions, the root's
+    reward and success.
+
+    Reward per world step: +1 per root sub-skill completed in order and +1 on completing the root
+    (the composite's own reward without its per-decision cost), less the primitives' small effort
+    cost. Observation: [x, y, vx, vy, one-hot(primitives done so far in order)], the state the
+    hierarchy as a whole acts on. An episode lasts the root's own step limit (`option_steps`).
+    """
+
+    def __init__(
+        self,
+        world: PointMassWorld,
+        node: SkillNode,
+        store: SuccessStore | None = None,
+        frames: FrameSink | None = None,
+    ) -> None:
+        super().__init__(world, node, store, frames)
+        if node.is_primitive:
+            raise ValueError(f"{node.name}: a flat baseline is for composite skills")
+        self.leaves = leaves(node)
+        self.k = len(self.leaves)
+        self.tracker = SequenceTracker(node, self.num_envs, world.device)
+        self.leaf_tracker = SequenceTracker(
+            SkillNode(f"{node.name}-leaves", False, {}, children=self.leaves), self.num_envs, world.device
+        )
+        self.episode_steps = node.option_steps
+        self.t = torch.zeros(self.num_envs, dtype=torch.long)
+
+    @property
+    def obs_dim(self) -> int:
+        return composite_obs_dim(self.k)
+
+    def get_env_info(self) -> dict[str, Any]:
+        return {
+            "observation_space": gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32),
+            "action_space": gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32),
+            "agents": 1,
+            "value_size": 1,
+        }
+
+    def _obs(self) -> torch.Tensor:
+        return composite_obs(self.world, self.leaf_tracker.progress, self.k)
+
+    def reset(self) -> torch.Tensor:
+        self.world.reset(self.all_envs)
+        self.tracker.reset(self.all_envs)
+        self.leaf_tracker.reset(self.all_envs)
+        self.t.zero_()
+        return self._obs()
+
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        world = self.world
+        before = self.tracker.progress.clone()
+        world.step(actions)
+        self.frames.capture(world)
+        completed = self.tracker.update(world, self.all_envs)
+        self.leaf_tracker.update(world, self.all_envs)
+        advanced = (self.tracker.progress - before).float()
+        self.t += 1
+        timeout = (self.t >= self.episode_steps) & ~completed
+        done = completed | timeout
+        reward = advanced + completed.float() - EFFORT_COST * actions.square().sum(dim=1)
+        self._save_successes(completed)
+        self.stats.add(done, completed)
+        if bool(done.any()):
+            world.reset(done)
+            self.tracker.reset(done)
+            self.leaf_tracker.reset(done)
+            self.t = torch.where(done, torch.zeros_like(self.t), self.t)
         return self._obs(), reward, done.to(torch.uint8), {"time_outs": timeout}
 
 

@@ -112,3 +112,36 @@ def build_command(
     else:
         argv = ["uv", "run", "--project", str(root), "--no-sync", "python", "-m", MODULE, "--spec", spec]
     return argv, env, str(root)
+
+
+# Isaac Lab's own rl-games play script (2.x and 3.0 keep it at this path in the checkout).
+PLAY_SCRIPT = ("scripts", "reinforcement_learning", "rl_games", "play.py")
+
+
+def play_command(
+    isaaclab_root: str | Path,
+    gym_id: str,
+    checkpoint: str | Path,
+    *,
+    episodes_envs: int,
+    video: bool = False,
+    video_length: int = 400,
+    isaaclab_version: str = "2",
+) -> list[str]:
+    """The exact `play` line that evaluates a policy on Isaac Lab (issue 13's Evaluate on a GPU host).
+
+    Isaac Lab's play.py runs the checkpoint with `--num_envs` envs headless and records a clip with
+    `--video`; it reports no success rate of its own, so the portal records the run, not a rate.
+    """
+    version = str(isaaclab_version).split(".")[0]
+    if version not in ISAACLAB_VERSIONS:
+        raise LaunchError(f"unsupported Isaac Lab version {isaaclab_version!r} (2 or 3)")
+    root = Path(isaaclab_root).resolve()
+    script = str(root.joinpath(*PLAY_SCRIPT))
+    args = ["--task", gym_id, "--checkpoint", str(Path(checkpoint).resolve()), "--num_envs", str(int(episodes_envs)),
+            "--headless"]
+    if video:
+        args += ["--video", "--video_length", str(int(video_length))]
+    if version == "2":
+        return [str(root / "isaaclab.sh"), "-p", script, *args]
+    return ["uv", "run", "--project", str(root), "--no-sync", "python", script, *args]

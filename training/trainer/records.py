@@ -17,7 +17,7 @@ import sys
 import time
 from typing import IO, Any
 
-KINDS = ("start", "progress", "done", "error")
+KINDS = ("start", "progress", "done", "error", "evaluation")
 
 # The fields each kind always carries (besides `kind` and `time`); values may be null where the
 # doc says so (e.g. `checkpoint`). Extra fields may appear and must be ignored by readers.
@@ -35,6 +35,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "done": ("reason", "frames", "success_states", "checkpoint", "policy_dir"),
     "error": ("message",),
+    # evaluate mode only (training/trainer/evaluate.py): the last line of a complete evaluation
+    "evaluation": ("episodes", "successes", "success_rate", "mean_return", "video"),
 }
 
 DONE_REASONS = ("target_reached", "stopped", "max_frames", "terminated")

@@ -74,6 +74,8 @@ class TrainerSpec:
     object_config: dict[str, Any]
     skill_spec: dict[str, Any]
     sub_skills: tuple[SubSkill, ...]
+    # A flat baseline (issue 13): the composite's whole task as one policy on primitive actions.
+    flat: bool = False
     # Backend-specific extras (e.g. the Isaac Lab root and skill folder); free-form on purpose.
     isaaclab: dict[str, Any] = field(default_factory=dict)
     # The session's PPO hyper-parameters (rl-games config keys); they win over embedded.json's `ppo`.
@@ -126,6 +128,7 @@ class TrainerSpec:
             sub_skills=tuple(
                 SubSkill.from_json(child, f"spec.sub_skills[{i}]") for i, child in enumerate(children)
             ),
+            flat=_flat(data, is_primitive, backend),
             isaaclab=_obj(data, "isaaclab", "spec", default={}),
             ppo=_ppo(data),
             raw=dict(data),
@@ -138,6 +141,15 @@ class TrainerSpec:
         except (OSError, ValueError) as exc:
             raise SpecError(f"cannot read spec {path}: {exc}") from exc
         return cls.from_json(data)
+
+
+def _flat(data: Mapping[str, Any], is_primitive: bool, backend: str) -> bool:
+    value = data.get("flat", False)
+    if not isinstance(value, bool):
+        raise SpecError("spec.flat: expected true or false")
+    if value and (is_primitive or backend != "embedded"):
+        raise SpecError("spec.flat: a flat baseline trains a composite on the embedded backend")
+    return value
 
 
 def _str(data: Mapping[str, Any], key: str, where: str) -> str:

@@ -67,8 +67,9 @@ class Command(BaseCommand):
         parser.add_argument("--level-timeout", type=float, default=90.0, help="hard limit per level, s (default 90)")
         parser.add_argument("--poll-ms", type=int, default=None,
                             help="daphne's GENHRL_RELAY_POLL_MS (default: this process's setting)")
-        parser.add_argument("--database-url", default="",
-                            help="a database the bench may migrate and fill (default: a temporary SQLite file)")
+        parser.add_argument("--database-url", default=os.environ.get("GENHRL_BENCH_DATABASE_URL", ""),
+                            help="a database the bench may migrate and fill (default: $GENHRL_BENCH_DATABASE_URL, "
+                                 "else a temporary SQLite file)")
         parser.add_argument("--output", default="bench-results/progress.json")
         # Internal: the bench runs itself in subprocesses for these.
         parser.add_argument("--role", choices=("bench", "setup", "produce"), default="bench",

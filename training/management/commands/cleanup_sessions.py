@@ -46,16 +46,18 @@ class Command(BaseCommand):
             raise CommandError("--older-than must be 0 or more days")
         self._reap(dry_run)
 
-        doomed = list(pruning.finished_before(older_than).select_related("task").order_by("finished_at", "pk"))
-        for session in doomed:
-            self.stdout.write(
-                f"{_verb('delete', dry_run)} session {session.pk} of {session.task.robot}/{session.task.name} "
-                f"({session.status}, finished {session.finished_at:%Y-%m-%d %H:%M})"
-            )
-            for folder in pruning.folders_of(session):
-                if folder.exists:
-                    self.stdout.write(f"  {_verb('remove', dry_run)} {folder.path} ({pruning.format_bytes(folder.size)})")
-        report = pruning.delete_sessions(doomed, dry_run=dry_run)
+        # Batch by batch (a few queries each, memory bounded by the batch): the same lines as one pass.
+        report = pruning.DeleteReport()
+        for batch in pruning.doomed_batches(older_than):
+            for session in batch:
+                self.stdout.write(
+                    f"{_verb('delete', dry_run)} session {session.pk} of {session.robot}/{session.task} "
+                    f"({session.status}, finished {session.finished_at:%Y-%m-%d %H:%M})"
+                )
+                for folder in session.folders:
+                    if folder.exists:
+                        self.stdout.write(f"  {_verb('remove', dry_run)} {folder.path} ({pruning.format_bytes(folder.size)})")
+            pruning.delete_doomed(batch, report, dry_run=dry_run)
         for pk, error in report.failed.items():
             self.stderr.write(f"session {pk} kept: could not remove its run folders: {error}")
         self.stdout.write(

@@ -90,6 +90,15 @@ class Command(BaseCommand):
         parser.add_argument("--horizon-length", help="PPO horizon, steps per env per update (default: each skill's own)")
         parser.add_argument("--mini-epochs", help="PPO mini-epochs per update (default: each skill's own)")
         parser.add_argument(
+            "--flat", action="store_true", default=None,
+            help="train a flat baseline: the root skill alone as one policy on primitive actions, with the "
+            "root's reward and success (in its own folders; the hierarchical policies are kept)",
+        )
+        parser.add_argument(
+            "--baseline-of", metavar="SESSION",
+            help="with --flat: the completed hierarchical session whose total frames and seed the baseline uses",
+        )
+        parser.add_argument(
             "--preset", metavar="NAME",
             help="start from a saved preset: a shared one by name, a personal one as OWNER/NAME; options "
             "given here go on top (see /training/presets/)",

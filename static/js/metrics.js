@@ -1,0 +1,277 @@
+/* Metrics explorer and comparison overlay (issue 13a), drawn with the vendored uPlot.
+ *
+ * The server reads the run's TensorBoard files and sends each series downsampled (at most ~2,000
+ * points, extremes kept): /api/runs/<id>/metrics (tags) and /api/runs/<id>/metrics/series?tag=.
+ * Here: choose tags, EMA smoothing, log scale, x by frames or wall time, drag to zoom
+ * (double-click resets), values on hover (uPlot's legend). While a run trains, its chart is
+ * fetched again every few seconds and grows; a zoomed chart keeps its zoom.
+ * No inline script (CSP): pages mark their widgets with data attributes; the comparison's runs come
+ * from a json_script element.
+ */
+(function () {
+  "use strict";
+
+  var POLL_MS = 3000;
+  var TERMINAL = { completed: 1, failed: 1, cancelled: 1, skipped: 1, interrupted: 1 };
+  var COLOURS = ["#4f46e5", "#dc2626", "#059669", "#d97706", "#0891b2", "#9333ea"];
+  var DEFAULT_TAGS = ["rewards/step", "episode_lengths/step"];
+
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (r) {
+      if (!r.ok) { throw new Error(url + ": " + r.status); }
+      return r.json();
+    });
+  }
+
+  function seriesUrl(base, tag) {
+    return base + "?tag=" + encodeURIComponent(tag);
+  }
+
+  // Exponential moving average, TensorBoard's way (debiased), skipping nulls.
+  function smooth(values, weight) {
+    if (!weight) { return values; }
+    var out = new Array(values.length), last = 0, n = 0;
+    for (var i = 0; i < values.length; i++) {
+      var v = values[i];
+      if (v === null || !isFinite(v)) { out[i] = null; continue; }
+      last = last * weight + (1 - weight) * v;
+      n++;
+      out[i] = last / (1 - Math.pow(weight, n));
+    }
+    return out;
+  }
+
+  function logSafe(values, log) {
+    if (!log) { return values; }
+    return values.map(function (v) { return v !== null && v > 0 ? v : null; });
+  }
+
+  function controls(root) {
+    var smoothInput = root.querySelector("[data-mx-smooth]");
+    return {
+      x: (root.querySelector("[data-mx-x]") || {}).value || "step",
+      smooth: smoothInput ? parseFloat(smoothInput.value) || 0 : 0,
+      log: !!(root.querySelector("[data-mx-log]") || {}).checked,
+    };
+  }
+
+  function chartOptions(width, title, labels, opts) {
+    var series = [{ label: opts.xLabel || (opts.x === "wall_time" ? "time" : "frames"), value: opts.x === "wall_time" ? undefined : function (u, v) { return v === null ? "—" : v.toLocaleString(); } }];
+    labels.forEach(function (label, i) {
+      series.push({ label: label, stroke: COLOURS[i % COLOURS.length], width: 1.5, spanGaps: true,
+        value: function (u, v) { return v === null || v === undefined ? "—" : Number(v).toPrecision(5); } });
+    });
+    return {
+      title: title, width: width, height: 260, series: series,
+      scales: { x: { time: opts.x === "wall_time" }, y: { distr: opts.log ? 3 : 1 } },
+      cursor: { drag: { x: true, y: false } },
+      axes: [{}, { size: 60 }],
+    };
+  }
+
+  // One chart: make it, or give it new data (keeping the zoom when the person zoomed in).
+  // `identity`: what, besides the options and series, makes it another chart (the overlay's tag).
+  function draw(holder, key, title, labels, data, opts, identity) {
+    var width = Math.max(320, holder.clientWidth || 640);
+    var signature = [opts.x, opts.xLabel, opts.log, labels.join("|"), identity || ""].join(";");
+    var box = holder.querySelector('[data-chart-key="' + CSS.escape(key) + '"]');
+    if (box && box._plot && box._signature === signature) {
+      var plot = box._plot, zoomed = box._zoomed;
+      plot.setData(data, !zoomed);
+      return box;
+    }
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "mx-chart";
+      box.setAttribute("data-chart-key", key);
+      holder.appendChild(box);
+    }
+    if (box._plot) { box._plot.destroy(); }
+    box._signature = signature;
+    box._zoomed = false;
+    var options = chartOptions(width - 8, title, labels, opts);
+    options.hooks = { setSelect: [function () { box._zoomed = true; }] };
+    box._plot = new uPlot(options, data, box);
+    box.addEventListener("dblclick", function () { box._zoomed = false; });
+    return box;
+  }
+
+  function xsOf(series, opts) {
+    return opts.x === "wall_time" ? series.wall_time : series.step;
+  }
+
+  // -- the explorer: one skill run, one chart per chosen tag -----------------------------------------
+  function Explorer(root) {
+    this.root = root;
+    this.runSelect = root.querySelector("[data-mx-run]");
+    this.tagBox = root.querySelector("[data-mx-tags]");
+    this.charts = root.querySelector("[data-mx-charts]");
+    this.status = root.querySelector("[data-mx-status]");
+    this.chosen = {};
+    this.cache = {};
+    this.timer = null;
+    var self = this;
+    root.addEventListener("change", function (event) {
+      if (event.target === self.runSelect) { self.chosen = {}; self.cache = {}; self.charts.innerHTML = ""; self.loadTags(); return; }
+      if (event.target.matches("[data-mx-tag]")) {
+        if (event.target.checked) { self.chosen[event.target.value] = true; } else { delete self.chosen[event.target.value]; }
+        self.render(false);
+        return;
+      }
+      self.render(true);
+    });
+    root.addEventListener("input", function (event) {
+      if (event.target.matches("[data-mx-smooth]")) {
+        var out = root.querySelector("[data-mx-smooth-out]");
+        if (out) { out.value = event.target.value; }
+        self.render(true);
+      }
+    });
+    this.loadTags();
+  }
+
+  Explorer.prototype.option = function () {
+    return this.runSelect.options[this.runSelect.selectedIndex];
+  };
+
+  Explorer.prototype.loadTags = function () {
+    var self = this, option = this.option();
+    if (!option) { return; }
+    clearTimeout(this.timer);
+    getJSON(option.dataset.tagsUrl).then(function (info) {
+      self.live = !TERMINAL[info.status];
+      if (self.status) { self.status.textContent = info.tags.length ? (self.live ? "live: refreshes every few seconds" : "") : "No TensorBoard data yet."; }
+      self.showTags(info.tags);
+      return self.fetchChosen();
+    }).then(function () {
+      self.render(false);
+      if (self.live) { self.timer = setTimeout(function () { self.cache = {}; self.loadTags(); }, POLL_MS); }
+    }).catch(function (err) {
+      if (self.status) { self.status.textContent = "Could not load metrics (" + err.message + ")."; }
+    });
+  };
+
+  Explorer.prototype.showTags = function (tags) {
+    var self = this;
+    if (!Object.keys(this.chosen).length) {
+      DEFAULT_TAGS.forEach(function (t) { if (tags.indexOf(t) >= 0) { self.chosen[t] = true; } });
+      if (!Object.keys(this.chosen).length && tags.length) { this.chosen[tags[0]] = true; }
+    }
+    var known = Array.prototype.map.call(this.tagBox.querySelectorAll("[data-mx-tag]"), function (el) { return el.value; });
+    if (known.join("|") === tags.join("|")) { return; }
+    this.tagBox.querySelectorAll("label").forEach(function (el) { el.remove(); });
+    tags.forEach(function (tag) {
+      var label = document.createElement("label");
+      label.className = "mx-tag";
+      var box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = tag;
+      box.setAttribute("data-mx-tag", "");
+      box.checked = !!self.chosen[tag];
+      label.appendChild(box);
+      label.appendChild(document.createTextNode(" " + tag));
+      self.tagBox.appendChild(label);
+    });
+  };
+
+  Explorer.prototype.fetchChosen = function () {
+    var self = this, base = this.option().dataset.seriesUrl;
+    return Promise.all(Object.keys(this.chosen).filter(function (t) { return !self.cache[t]; }).map(function (tag) {
+      return getJSON(seriesUrl(base, tag)).then(function (s) { self.cache[tag] = s; });
+    }));
+  };
+
+  Explorer.prototype.render = function (redrawAll) {
+    var self = this, opts = controls(this.root);
+    var missing = Object.keys(this.chosen).filter(function (t) { return !self.cache[t]; });
+    if (missing.length) { this.fetchChosen().then(function () { self.render(redrawAll); }); return; }
+    Array.prototype.forEach.call(this.charts.querySelectorAll("[data-chart-key]"), function (box) {
+      if (!self.chosen[box.getAttribute("data-chart-key")]) { if (box._plot) { box._plot.destroy(); } box.remove(); }
+    });
+    Object.keys(this.chosen).sort().forEach(function (tag) {
+      var s = self.cache[tag];
+      var data = [xsOf(s, opts), logSafe(smooth(s.value, opts.smooth), opts.log)];
+      var title = tag + (s.total_points > s.value.length ? " (" + s.value.length + " of " + s.total_points + " points)" : "");
+      draw(self.charts, tag, title, [tag], data, opts);
+    });
+  };
+
+  // -- the comparison: the same skill's tag from each session, overlaid --------------------------------
+  function Overlay(root) {
+    this.root = root;
+    this.data = JSON.parse(document.getElementById(root.dataset.compareData).textContent);
+    this.skillSelect = root.querySelector("[data-cmp-skill]");
+    this.tagSelect = root.querySelector("[data-cmp-tag]");
+    this.charts = root.querySelector("[data-mx-charts]");
+    this.status = root.querySelector("[data-mx-status]");
+    var self = this;
+    root.addEventListener("change", function (event) {
+      if (event.target === self.skillSelect) { self.loadTags(); } else { self.render(); }
+    });
+    root.addEventListener("input", function (event) { if (event.target.matches("[data-mx-smooth]")) { self.render(); } });
+    this.loadTags();
+  }
+
+  Overlay.prototype.runs = function () {
+    var skill = this.skillSelect.value;
+    var row = this.data.skills.filter(function (r) { return r.skill === skill; })[0];
+    return row ? row.runs : [];
+  };
+
+  Overlay.prototype.loadTags = function () {
+    var self = this, runs = this.runs();
+    Promise.all(runs.map(function (run) {
+      return run ? getJSON(self.data.tags_url.replace("/0/", "/" + run.run_id + "/")).then(function (i) { return i.tags; }) : [];
+    })).then(function (lists) {
+      var seen = {}, tags = [];
+      lists.forEach(function (list) { list.forEach(function (t) { if (!seen[t]) { seen[t] = 1; tags.push(t); } }); });
+      tags.sort();
+      var current = self.tagSelect.value;
+      self.tagSelect.innerHTML = "";
+      tags.forEach(function (t) { var o = document.createElement("option"); o.value = t; o.textContent = t; self.tagSelect.appendChild(o); });
+      var pick = tags.indexOf(current) >= 0 ? current : (tags.indexOf(DEFAULT_TAGS[0]) >= 0 ? DEFAULT_TAGS[0] : tags[0]);
+      if (pick) { self.tagSelect.value = pick; }
+      if (self.status) { self.status.textContent = tags.length ? "" : "No TensorBoard data for this skill."; }
+      self.render();
+    });
+  };
+
+  Overlay.prototype.render = function () {
+    var self = this, tag = this.tagSelect.value, opts = controls(this.root), runs = this.runs();
+    if (!tag) { return; }
+    Promise.all(runs.map(function (run) {
+      if (!run) { return null; }
+      return getJSON(seriesUrl(self.data.series_url.replace("/0/", "/" + run.run_id + "/"), tag)).catch(function () { return null; });
+    })).then(function (all) {
+      var labels = [], tables = [];
+      all.forEach(function (s, i) {
+        if (!s) { return; }
+        labels.push("#" + self.data.sessions[i].id);
+        // Wall time overlays make no sense across sessions: seconds since each run's first point.
+        var xs = opts.x === "wall_time" ? s.wall_time.map(function (t) { return t - s.wall_time[0]; }) : s.step;
+        tables.push([xs, logSafe(smooth(s.value, opts.smooth), opts.log)]);
+      });
+      if (!tables.length) { return; }
+      var joined = uPlot.join(tables);
+      // x is a number either way (frames, or seconds since each run began), never a date.
+      var xOpts = { x: "step", xLabel: opts.x === "wall_time" ? "seconds" : "frames", log: opts.log };
+      draw(self.charts, "overlay", tag + " · " + self.skillSelect.value, labels, joined, xOpts, tag + "@" + self.skillSelect.value);
+    });
+  };
+
+  function init(scope) {
+    if (typeof uPlot === "undefined") { return; }
+    (scope || document).querySelectorAll("[data-metrics-explorer]:not([data-mx-ready])").forEach(function (root) {
+      root.setAttribute("data-mx-ready", "");
+      new Explorer(root);
+    });
+    (scope || document).querySelectorAll("[data-compare-overlay]:not([data-mx-ready])").forEach(function (root) {
+      root.setAttribute("data-mx-ready", "");
+      new Overlay(root);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  // An outerHTML swap settles on an element no longer in the page: look in the whole document.
+  document.addEventListener("htmx:afterSettle", function () { init(document); });
+})();
