@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from tasks.models import Task
-from training import metrics, paths
+from training import metrics, paths, queries
 from training.models import SessionStatus, SkillRun, TrainingSession
 
 COMPARE_MIN = 2
@@ -57,7 +57,7 @@ def history_sessions(chosen: HistoryFilter) -> QuerySet[TrainingSession]:
 
     Filters are equality on indexed columns (task and owner by foreign key, status) and a range on
     `created_at`, so a page of 10,000 sessions costs an indexed scan and one COUNT."""
-    sessions = TrainingSession.objects.select_related("task", "owner")
+    sessions = TrainingSession.objects.select_related("task", "owner").defer(*queries.TASK_BULK)
     if chosen.task:
         sessions = sessions.filter(task__in=Task.objects.filter(name=chosen.task))
     if chosen.robot:
@@ -86,11 +86,13 @@ def history_choices() -> dict[str, list[str]]:
     """The values the history's filters offer: task names, robots, owners that have sessions."""
     from django.contrib.auth import get_user_model
 
-    users = get_user_model().objects.filter(training_sessions__isnull=False).distinct()
+    # EXISTS per task and per user (both few), never a join over every session of the history.
+    tasks = Task.objects.filter(Exists(TrainingSession.objects.filter(task=OuterRef("pk"))))
+    users = get_user_model().objects.filter(Exists(TrainingSession.objects.filter(owner=OuterRef("pk"))))
     return {
-        "tasks": sorted(set(Task.objects.filter(training_sessions__isnull=False).values_list("name", flat=True))),
-        "robots": sorted(set(Task.objects.values_list("robot", flat=True))),
-        "owners": sorted(users.values_list("username", flat=True)),
+        "tasks": list(tasks.order_by("name").values_list("name", flat=True).distinct()),
+        "robots": list(Task.objects.order_by("robot").values_list("robot", flat=True).distinct()),
+        "owners": list(users.order_by("username").values_list("username", flat=True)),
         "statuses": [value for value, _ in SessionStatus.choices],
         "backends": [value for value, _ in Task.Backend.choices],
     }

@@ -198,7 +198,7 @@ def host_fps(kind: str, backend: str) -> tuple[float, int, str]:
         SkillRun.objects.filter(
             status=SkillStatus.COMPLETED, fps__gt=0, session__backend=backend,
             skill__is_primitive=(kind == "primitive"),
-        ).order_by("-pk").values_list("fps", flat=True)[:SPEED_RUNS]
+        ).exclude(session__config__flat=True).order_by("-pk").values_list("fps", flat=True)[:SPEED_RUNS]
     )
     if speeds:
         return float(statistics.median(speeds)), len(speeds), HOST
@@ -226,6 +226,9 @@ def _task_history(task: Task, config: TrainingConfig) -> dict[str, tuple[float, 
             skill__task=task, status=SkillStatus.COMPLETED, elapsed_seconds__gt=0,
             session__backend=config.backend, session__config__num_envs=config.num_envs,
         )
+        # A flat baseline's run is of the root but steps primitive actions for a whole budget:
+        # neither a composite's speed nor its time.
+        .exclude(session__config__flat=True)
         .values("skill__is_primitive")
         .annotate(mean=Avg("elapsed_seconds"), runs=Count("pk"))
     )

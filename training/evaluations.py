@@ -25,10 +25,15 @@ from training.eval_models import Evaluation
 
 MAX_EPISODES = 1000  # the trainer's own cap is higher; a page button needs no more
 DEFAULT_EPISODES = 100
+MAX_ACTIVE = 2  # evaluations at once on the host (each a process on one core)
 
 
 class EvaluationError(ValueError):
     """An evaluation that cannot be made (bad episodes, no published policy)."""
+
+
+class EvaluationBusy(EvaluationError):
+    """The skill is being evaluated already, or the host runs as many evaluations as it may."""
 
 
 def check_episodes(value: Any) -> int:
@@ -51,14 +56,27 @@ def request_evaluation(
 ) -> Evaluation:
     """Validate and record a queued evaluation of `skill`'s published policy; nothing runs yet."""
     count = check_episodes(episodes)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
+        raise EvaluationError("seed must be a whole number between 0 and 2147483647")
     if not skill.defined:
         raise EvaluationError(f"{skill.name} is not defined")
     if not paths.has_policy(skill):
         raise EvaluationError(f"{skill.name} has no published policy yet: train it first")
-    return Evaluation.objects.create(
-        skill=skill, owner=owner if getattr(owner, "pk", None) else None, actor=actor, episodes=count,
-        video=bool(video), seed=int(seed), backend=skill.task.backend,
-    )
+    with transaction.atomic():
+        # One evaluation of a skill at a time, and at most MAX_ACTIVE on the host: each is a
+        # process with a CPU core of its own. The skill's row lock makes the check and the insert one.
+        Skill.objects.select_for_update().filter(pk=skill.pk).first()
+        for active in Evaluation.objects.filter(status__in=Evaluation.ACTIVE).order_by("pk")[: MAX_ACTIVE + 20]:
+            reap(active)
+        active = Evaluation.objects.filter(status__in=Evaluation.ACTIVE)
+        if active.filter(skill=skill).exists():
+            raise EvaluationBusy(f"{skill.name} is being evaluated already: wait for that result")
+        if active.count() >= MAX_ACTIVE:
+            raise EvaluationBusy(f"{MAX_ACTIVE} evaluations are running already: try again when one has finished")
+        return Evaluation.objects.create(
+            skill=skill, owner=owner if getattr(owner, "pk", None) else None, actor=actor, episodes=count,
+            video=bool(video), seed=seed, backend=skill.task.backend,
+        )
 
 
 def start_in_background(evaluation: Evaluation) -> int:

@@ -7,11 +7,13 @@ streamed as they are built. Every file is looked up inside its run, skill or eva
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -23,9 +25,48 @@ from training.config import ConfigError
 from training.eval_models import Evaluation
 from training.models import SessionStatus, SkillRun
 
-RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# Each position has at most 18 digits: a longer one cannot be a position in any file, and Python
+# refuses to parse a number of thousands of digits (a 500 otherwise).
+RANGE = re.compile(r"bytes=(\d{1,18})?-(\d{1,18})?")
 VIDEOS_SHOWN = 24  # newest first; a long run records hundreds
 CHUNK = 256 * 1024
+
+
+# -- streamed bodies ----------------------------------------------------------------------------------
+def _streamed(request: HttpRequest, chunks: Iterator[bytes]) -> Iterator[bytes] | AsyncIterator[bytes]:
+    """`chunks` as the body of a StreamingHttpResponse that really streams.
+
+    Under ASGI (daphne), Django turns a plain iterator into a list before the first byte goes out:
+    a big zip or video would be built whole in memory, and a client that leaves would not stop
+    it. So there each chunk is pulled in a worker thread by an async iterator, one at a time, and
+    the producer is closed when the client goes away. Under WSGI the iterator is served as it is.
+    """
+    if not isinstance(request, ASGIRequest):
+        return chunks
+
+    async def pull() -> AsyncIterator[bytes]:
+        step = sync_to_async(next, thread_sensitive=False)
+        try:
+            while (chunk := await step(chunks, None)) is not None:
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                await sync_to_async(close, thread_sensitive=False)()
+
+    return pull()
+
+
+def _file_chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        handle.seek(start)
+        left = length
+        while left > 0:
+            chunk = handle.read(min(CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk
 
 
 # -- byte ranges --------------------------------------------------------------------------------------
@@ -33,45 +74,38 @@ def _ranged_file(request: HttpRequest, path: Path, content_type: str) -> HttpRes
     """The file, or the one byte range asked for (206 + Content-Range; 416 if unsatisfiable).
 
     Django has no Range support of its own for views; one range is what browsers send when a
-    person seeks a <video>. Several ranges in one header get the whole file (allowed by RFC 9110).
+    person seeks a <video>. A header that is not one valid range (several ranges, `bytes=10-5`)
+    is ignored and the whole file sent, as RFC 9110 allows.
     """
     size = path.stat().st_size
     header = request.headers.get("Range", "").strip()
     match = RANGE.fullmatch(header) if header else None
-    if match is None or (not match[1] and not match[2]):
-        response = FileResponse(path.open("rb"), content_type=content_type)
-        response["Accept-Ranges"] = "bytes"
-        return response
-    if match[1]:
-        start = int(match[1])
-        end = min(int(match[2]), size - 1) if match[2] else size - 1
-    else:  # a suffix: the last N bytes
-        start, end = max(size - int(match[2]), 0), size - 1
-    if start >= size or end < start:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return response
-
-    def body() -> Any:
-        with path.open("rb") as handle:
-            handle.seek(start)
-            left = end - start + 1
-            while left > 0:
-                chunk = handle.read(min(CHUNK, left))
-                if not chunk:
-                    break
-                left -= len(chunk)
-                yield chunk
-
-    response = StreamingHttpResponse(body(), status=206, content_type=content_type)
-    response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    response["Content-Length"] = str(end - start + 1)
+    start, end, status = 0, size - 1, 200
+    if match is not None and (match[1] or match[2]):
+        if match[1]:
+            first = int(match[1])
+            if match[2] is None or int(match[2]) >= first:  # else: not a valid range, ignored
+                start, end, status = first, min(int(match[2]), size - 1) if match[2] else size - 1, 206
+        else:  # a suffix: the last N bytes
+            start, end, status = max(size - int(match[2]), 0), size - 1, 206
+            if int(match[2]) == 0:
+                start = size  # nothing to send: unsatisfiable
+        if status == 206 and start >= size:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+    length = max(end - start + 1, 0)
+    response = StreamingHttpResponse(_streamed(request, _file_chunks(path, start, length)), status=status,
+                                     content_type=content_type)
+    if status == 206:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
     return response
 
 
-def _zip_response(entries: list[tuple[str, Path]], filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(artifacts.zip_stream(entries), content_type="application/zip")
+def _zip_response(request: HttpRequest, entries: list[tuple[str, Path]], filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(_streamed(request, artifacts.zip_stream(entries)), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response
@@ -98,6 +132,7 @@ def session_media(request: HttpRequest, pk: int) -> HttpResponse:
             session.status == SessionStatus.COMPLETED and not config.get("flat")
             and session.backend == "embedded" and permissions.can_start(request.user, session.task)
             and session.task.skills.filter(name=session.task.root_skill, is_primitive=False).exists()
+            and not services.flat_budget_problem(session)
         ),
         "flat_baselines": flats,
         "compare_url": compare_url(config["baseline_of"], session.pk) if config.get("baseline_of") else "",
@@ -127,7 +162,7 @@ def session_logs(request: HttpRequest, pk: int) -> HttpResponse:
     runs = artifacts.tensorboard_runs([session])
     if not runs:
         raise Http404("this session wrote no TensorBoard logs")
-    return _zip_response(runs, artifacts.safe_archive_name(f"s{session.pk}", session.task.name, "tensorboard"))
+    return _zip_response(request, runs, artifacts.safe_archive_name(f"s{session.pk}", session.task.name, "tensorboard"))
 
 
 @require_POST
@@ -187,7 +222,7 @@ def skill_policy(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404(f"{skill.name} has no published policy")
     folder = paths.policy_dir(skill)
     label = f"{skill.task.name}-{skill.name}-policy"
-    return _zip_response([(artifacts.safe_archive_name(label)[:-4], folder)], artifacts.safe_archive_name(label))
+    return _zip_response(request, [(artifacts.safe_archive_name(label)[:-4], folder)], artifacts.safe_archive_name(label))
 
 
 @require_POST

@@ -274,14 +274,6 @@ def recent_results(limit: int = RECENT_RESULTS) -> QuerySet[TrainingSession]:
     )
 
 
-def history(limit: int) -> QuerySet[TrainingSession]:
-    """Sessions that ended, newest first."""
-    return (
-        TrainingSession.objects.filter(status__in=SessionStatus.terminal())
-        .select_related("task", "owner").defer(*TASK_BULK).order_by("-created_at", "-pk")[:limit]
-    )
-
-
 def latest_session_annotations() -> dict[str, Subquery]:
     """Per task (annotate a Task queryset): its newest session's status and id, in one query."""
     latest = TrainingSession.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-pk")

@@ -11,6 +11,7 @@ processes through the database.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from training.models import (
     IllegalTransition,
     SessionEvent,
     SessionStatus,
+    SkillStatus,
     Stage,
     TrainingSession,
 )
@@ -122,7 +124,9 @@ def start_session(
     if cfg.flat:
         cfg = flat_baseline_config(task, cfg)
         # Its own folders: the flat policy never replaces the root's hierarchical one.
-        workspace = workspace or f"flat-{cfg.baseline_of or 'task'}"
+        # Each baseline has folders of its own, so a second one never counts the first one's
+        # success states as its own.
+        workspace = workspace or f"flat-{cfg.baseline_of or 'task'}-{secrets.token_hex(4)}"
     problem = backend_problem(cfg.backend)
     if problem:
         raise ConfigError({"backend": [problem]})
@@ -164,6 +168,17 @@ def flat_budget(session: TrainingSession) -> int:
     return int(session.skill_runs.aggregate(total=Sum("frames"))["total"] or 0)
 
 
+def flat_budget_problem(session: TrainingSession) -> str:
+    """Why `session`'s frames are not the whole hierarchy's budget ("" when they are): a session
+    that skipped skills trained earlier, or resumed another, counted only part of the frames."""
+    if session.resumed_from_id:
+        return f"session {session.pk} resumed session {session.resumed_from_id}, so its frames are only part of the training"
+    if session.skill_runs.filter(status=SkillStatus.SKIPPED).exists():
+        return (f"session {session.pk} skipped skills trained before it, so its frames are only part of the training: "
+                "use a session that trained every skill (a --new-run)")
+    return ""
+
+
 def flat_baseline_config(task: Task, cfg: TrainingConfig) -> TrainingConfig:
     """A flat baseline's settings: the hierarchical session's frame budget and seed (`baseline_of`),
     or `max_frames` as the budget when it names none. ConfigError when the session cannot be one."""
@@ -184,6 +199,9 @@ def flat_baseline_config(task: Task, cfg: TrainingConfig) -> TrainingConfig:
             raise ConfigError({"baseline_of": [f"session {base.pk} is itself a flat baseline"]})
         if base.status != SessionStatus.COMPLETED:
             raise ConfigError({"baseline_of": [f"session {base.pk} is {base.status}; only a completed session has a budget"]})
+        problem = flat_budget_problem(base)
+        if problem:
+            raise ConfigError({"baseline_of": [problem]})
         budget = flat_budget(base)
         if budget <= 0:
             raise ConfigError({"baseline_of": [f"session {base.pk} trained no frames"]})

@@ -414,9 +414,19 @@ async def progress_events(session_id: int, user_id: Any) -> AsyncIterator[bytes]
     relay.wake()
     # The request thread's connection (its sign-in and permission check) is not the stream's to keep.
     await sync_to_async(_close_connection)()
+    first = asyncio.ensure_future(shared_snapshot(session_id))
     try:
-        snapshot = await shared_snapshot(session_id)
-        yield b"retry: 3000\n\n" + sse_message(PROGRESS, encode_snapshot(snapshot))
+        prefix = b"retry: 3000\n\n"
+        while True:
+            try:
+                snapshot = await asyncio.wait_for(asyncio.shield(first), KEEPALIVE_SECONDS)
+                break
+            except TimeoutError:
+                # The first read waits for a slot of the stream gate (many viewers at once): say the
+                # stream is alive, or the page's silence watchdog reports a lost connection.
+                yield prefix + sse_message(ALIVE, "{}")
+                prefix = b""
+        yield prefix + sse_message(PROGRESS, encode_snapshot(snapshot))
         if snapshot["terminal"]:
             yield sse_message(DONE, done_payload(snapshot))
             return
@@ -451,5 +461,7 @@ async def progress_events(session_id: int, user_id: Any) -> AsyncIterator[bytes]
             if done is not None:
                 return
     finally:
+        if not first.done():
+            first.cancel()
         manager.remove_listener(listener)
 

@@ -135,6 +135,13 @@ def _config_from(request: HttpRequest, task: Task) -> TrainingConfig | None:
     session = task.training_sessions.filter(pk=int(raw)).first()
     if session is None:
         return None
+    if session.config.get("flat"):
+        # A flat baseline's settings (the hierarchy's whole budget as every skill's minimum) are
+        # no hierarchical session's: start from the session it was the baseline of.
+        base = session.config.get("baseline_of")
+        session = task.training_sessions.filter(pk=base).first() if base else None
+        if session is None:
+            return None
     # Never repeat a deletion by accident: a retry keeps what the earlier run trained.
     return session.training_config().with_changes(new_run=False)
 

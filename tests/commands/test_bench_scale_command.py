@@ -29,6 +29,7 @@ def test_bad_input_is_refused_and_nothing_is_built(tmp_path):
             (("--database", connection.settings_dict["NAME"]), "configured database"),
             (("--scale", "0"), "--scale"),
             (("--reuse", "--database", "no_such_bench_database"), "no database"),
+            (("--database", "postgres"), "not made by bench_scale"),  # exists, someone else's: never dropped
         ]:
             with pytest.raises(CommandError, match=problem):
                 bench(*args, "--output", str(tmp_path / "scale.json"))

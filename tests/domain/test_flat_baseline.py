@@ -42,7 +42,7 @@ def test_a_flat_baseline_takes_the_sessions_frames_and_seed(fetch_block: Any, pa
     config = flat.training_config()
     assert (config.flat, config.baseline_of, config.seed, config.max_frames) == (True, hierarchical.pk, 7, 51_500)
     assert config.min_steps_composite == 51_500 and not config.skip_complete and not config.new_run
-    assert flat.workspace == f"flat-{hierarchical.pk}"  # never the task's own policies
+    assert flat.workspace.startswith(f"flat-{hierarchical.pk}-")  # never the task's own policies, nor another baseline's
     TrainingSession.objects.filter(pk=flat.pk).update(status=SessionStatus.CANCELLED)
 
     running = _hierarchical(patrol, [10], status=SessionStatus.CANCELLED)
@@ -60,7 +60,11 @@ def test_a_flat_baseline_takes_the_sessions_frames_and_seed(fetch_block: Any, pa
         services.start_session(fetch_block, {"flat": True, "baseline_of": cancelled.pk})
     with pytest.raises(ConfigError, match="needs --baseline-of"):
         services.start_session(fetch_block, {"flat": True})
+    partial = _hierarchical(fetch_block, [0, 20_000, 1_500])  # its first skill was trained before it
+    SkillRun.objects.filter(session=partial, order=0).update(status=SkillStatus.SKIPPED)
+    with pytest.raises(ConfigError, match="skipped skills trained before it"):
+        services.start_session(fetch_block, {"flat": True, "baseline_of": partial.pk})
     single = one_skill_task("single")
     with pytest.raises(ConfigError, match="flat already"):
         services.start_session(single, {"flat": True, "max_frames": 1000})
-    assert TrainingSession.objects.count() == before + 1  # bad input starts nothing (+1: the cancelled row made above)
+    assert TrainingSession.objects.count() == before + 2  # bad input starts nothing (+2: the rows made above)

@@ -86,14 +86,15 @@ def run(evaluation: Evaluation, *, timeout: float = TIMEOUT_SECONDS) -> Evaluati
             resolved = Path(video).resolve()
             if resolved.is_relative_to(folder.resolve()):
                 relative = str(resolved.relative_to(folder.resolve()))
-        Evaluation.objects.filter(pk=evaluation.pk).update(
+        # Only a running evaluation ends here: one already marked interrupted stays so.
+        Evaluation.objects.filter(pk=evaluation.pk, status=Evaluation.Status.RUNNING).update(
             status=Evaluation.Status.COMPLETED, finished_at=timezone.now(), pid=None,
             successes=int(outcome["successes"]), success_rate=float(outcome["success_rate"]),
             mean_return=outcome.get("mean_return"), video_file=relative,
         )
     except Exception as exc:
         message = f"evaluation timed out after {timeout:g} s" if isinstance(exc, subprocess.TimeoutExpired) else str(exc)
-        Evaluation.objects.filter(pk=evaluation.pk).update(
+        Evaluation.objects.filter(pk=evaluation.pk, status=Evaluation.Status.RUNNING).update(
             status=Evaluation.Status.FAILED, finished_at=timezone.now(), pid=None, error=message[:2000],
         )
     evaluation.refresh_from_db()

@@ -141,7 +141,9 @@ def run_embedded(spec: TrainerSpec, shutdown: Shutdown) -> int:
         write_params(spec, cfg)
         observer = ProgressObserver(
             spec, EmbeddedProgress(env, store), shutdown, min_success_rate=node.min_success_rate,
-            episode_frames=node.reach.episode_steps if node.reach is not None else node.max_decisions,
+            # A flat episode lasts the root's step limit in world steps; a composite's, its decisions.
+            episode_frames=(env.episode_steps if spec.flat else
+                            node.reach.episode_steps if node.reach is not None else node.max_decisions),
         )
         runner = Runner(observer)
         runner.load(cfg)

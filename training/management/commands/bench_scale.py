@@ -97,9 +97,8 @@ class Command(BaseCommand):
             raise CommandError(f"--reuse: there is no database {name}")
         if not options["reuse"]:
             if exists:
-                _drop(name)
-            with connection._nodb_cursor() as cursor:
-                cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
+                _drop(name)  # only one this command made (CommandError otherwise)
+            _create(name)
         _switch_to(name)
         try:
             call_command("migrate", verbosity=0, interactive=False)
@@ -279,7 +278,25 @@ def _database_exists(name: str) -> bool:
         return cursor.fetchone() is not None
 
 
+MARK = "genhrl bench_scale"  # the comment on a database this command made: the only kind it drops
+
+
+def _is_bench(name: str) -> bool:
+    with connection._nodb_cursor() as cursor:
+        cursor.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name])
+        row = cursor.fetchone()
+    return row is not None and row[0] == MARK
+
+
+def _create(name: str) -> None:
+    with connection._nodb_cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
+        cursor.execute(f"COMMENT ON DATABASE {connection.ops.quote_name(name)} IS '{MARK}'")  # a constant
+
+
 def _drop(name: str) -> None:
+    if not _is_bench(name):
+        raise CommandError(f"database {name} was not made by bench_scale: it is never dropped")
     with connection._nodb_cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)} WITH (FORCE)")
 

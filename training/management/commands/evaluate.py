@@ -84,7 +84,10 @@ class Command(BaseCommand):
             raise CommandError("evaluating an Isaac Lab task needs GENHRL_ISAACLAB_ROOT")
         if not paths.has_policy(skill):
             raise CommandError(f"{skill.name} has no published policy yet: train it first")
-        episodes = evaluations.check_episodes(options["episodes"])
+        try:
+            episodes = evaluations.check_episodes(options["episodes"])
+        except evaluations.EvaluationError as exc:
+            raise CommandError(str(exc)) from None
         argv = launch.play_command(
             settings.GENHRL_ISAACLAB_ROOT, gym_id(task.name, skill.name, skill.is_primitive),
             paths.policy_dir(skill) / "policy.pth", episodes_envs=episodes, video=options["video"],
