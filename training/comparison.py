@@ -59,7 +59,7 @@ def history_sessions(chosen: HistoryFilter) -> QuerySet[TrainingSession]:
     `created_at`, so a page of 10,000 sessions costs an indexed scan and one COUNT."""
     sessions = TrainingSession.objects.select_related("task", "owner").defer(*queries.TASK_BULK)
     if chosen.task:
-        sessions = sessions.filter(task__in=Task.objects.filter(name=chosen.task))
+        sessions = sessions.filter(task__in=Task.objects.filter(name__icontains=chosen.task))  # part of a name
     if chosen.robot:
         sessions = sessions.filter(task__in=Task.objects.filter(robot=chosen.robot))
     if chosen.owner:
@@ -180,4 +180,7 @@ def compare(sessions: list[TrainingSession]) -> dict[str, Any]:
         names.extend(r.skill.name for r in runs[s.pk] if r.skill.name not in names)
     by_name = {s.pk: {r.skill.name: r for r in runs[s.pk]} for s in sessions}
     skills = [{"skill": name, "runs": [_run_row(by_name[s.pk].get(name)) for s in sessions]} for name in names]
-    return {"sessions": heads, "config": config, "skills": skills}
+    # The overlay opens on the skill most sessions have, the latest in training order on a tie:
+    # the root, for a hierarchical session and its flat baseline (which has no other skill).
+    shared = max(reversed(names), key=lambda name: sum(name in by_name[s.pk] for s in sessions), default="")
+    return {"sessions": heads, "config": config, "skills": skills, "overlay_skill": shared}

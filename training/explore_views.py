@@ -40,7 +40,7 @@ def compare(request: HttpRequest) -> HttpResponse:
     sessions = [permissions.get_session_for_viewer(request, pk) for pk in ids]
     data = comparison.compare(sessions)
     chart = {
-        "sessions": data["sessions"], "skills": data["skills"],
+        "sessions": data["sessions"], "skills": data["skills"], "overlay_skill": data["overlay_skill"],
         "tags_url": reverse("api:run_metrics", kwargs={"run_id": 0}),
         "series_url": reverse("api:run_series", kwargs={"run_id": 0}),
     }

@@ -102,12 +102,13 @@ def test_the_url_names_the_open_dialog_for_refresh_links_and_back(chromium, live
         before = estimate.get_attribute("data-estimate-seconds")
         config.get_by_label("Parallel environments").fill("8192")
         expect(estimate).not_to_have_attribute("data-estimate-seconds", before)
+        # History steps reopen the dialog with a request of their own: give a loaded machine time.
         page.go_back()
-        expect(page.locator("dialog[open]")).to_have_count(0)
+        expect(page.locator("dialog[open]")).to_have_count(0, timeout=15_000)
         page.go_forward()
-        expect(config.get_by_role("heading", name="Train patrol_beacons")).to_be_visible()
+        expect(config.get_by_role("heading", name="Train patrol_beacons")).to_be_visible(timeout=15_000)
         page.reload()
-        expect(config.get_by_role("heading", name="Train patrol_beacons")).to_be_visible()
+        expect(config.get_by_role("heading", name="Train patrol_beacons")).to_be_visible(timeout=15_000)
     finally:
         context.close()
 

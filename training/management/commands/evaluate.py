@@ -23,7 +23,7 @@ from training.eval_models import Evaluation
 
 
 class Command(BaseCommand):
-    help = "Evaluate a skill's published policy for N episodes: success rate, mean return and a video."
+    help = "Evaluate a skill's published policy for N episodes: success rate and mean return (and a video with --video)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("task", nargs="?", help="task name (as in manage.py list_tasks)")
