@@ -95,7 +95,9 @@
       if (open && open.open) open.close();
       return;
     }
-    if (open && open.dataset.urlParam === named.name && open.dataset.urlValue === named.value) return;
+    // Only a dialog that is open now counts: one just closed (Back, then at once Forward) may still
+    // be in the page until its clean-up swap runs, and would otherwise keep the dialog from opening.
+    if (open && open.open && open.dataset.urlParam === named.name && open.dataset.urlValue === named.value) return;
     const url = dialogUrl(named);
     if (!url) {
       history.replaceState(null, "", urlWithDialog(null));
