@@ -160,10 +160,15 @@ def start_states_source(task: Task, skill: Skill, workspace: str = "") -> Skill 
 
 
 def sub_skills_spec(
-    task: Task, skill: Skill, _seen: frozenset[str] = frozenset(), workspace: str = ""
+    task: Task, skill: Skill, _seen: frozenset[str] = frozenset(), workspace: str = "", *,
+    policies: bool = True, _by_name: dict[str, Skill] | None = None,
 ) -> list[dict[str, Any]]:
-    """A composite's frozen sub-skills, in order, each with its published policy (recursive)."""
-    by_name = {s.name: s for s in task.skills.all()}
+    """A composite's frozen sub-skills, in order, each with its published policy (recursive).
+
+    With `policies=False` (a flat baseline's tree: what each skill means, no policy is used) no
+    policy is required and `policy_dir` is None. The task's skills are read once for the tree.
+    """
+    by_name = _by_name if _by_name is not None else {s.name: s for s in task.skills.all()}
     entries = []
     for name in skill.sub_skills:
         sub = by_name.get(name)
@@ -171,31 +176,15 @@ def sub_skills_spec(
             raise SkillSetupError(f"sub-skill {name!r} of {skill.name} is not defined")
         if name in _seen:
             raise SkillSetupError(f"sub-skill {name!r} of {skill.name} contains itself")
-        if not paths.has_policy(sub, workspace):
+        if policies and not paths.has_policy(sub, workspace):
             raise SkillSetupError(f"sub-skill {name} of {skill.name} has no trained policy yet")
         entries.append({
             "name": sub.name,
             "is_primitive": sub.is_primitive,
             "skill_spec": sub.embedded_spec,
-            "policy_dir": str(paths.policy_dir(sub, workspace).resolve()),
-            "sub_skills": [] if sub.is_primitive else sub_skills_spec(task, sub, _seen | {skill.name}, workspace),
-        })
-    return entries
-
-
-def flat_tree_spec(task: Task, skill: Skill, _seen: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    """A composite's sub-skill tree for a flat baseline: what each skill means, no policies (none is used)."""
-    by_name = {s.name: s for s in task.skills.all()}
-    entries = []
-    for name in skill.sub_skills:
-        sub = by_name.get(name)
-        if sub is None or not sub.defined:
-            raise SkillSetupError(f"sub-skill {name!r} of {skill.name} is not defined")
-        if name in _seen:
-            raise SkillSetupError(f"sub-skill {name!r} of {skill.name} contains itself")
-        entries.append({
-            "name": sub.name, "is_primitive": sub.is_primitive, "skill_spec": sub.embedded_spec, "policy_dir": None,
-            "sub_skills": [] if sub.is_primitive else flat_tree_spec(task, sub, _seen | {skill.name}),
+            "policy_dir": str(paths.policy_dir(sub, workspace).resolve()) if policies else None,
+            "sub_skills": [] if sub.is_primitive else sub_skills_spec(
+                task, sub, _seen | {skill.name}, workspace, policies=policies, _by_name=by_name),
         })
     return entries
 
@@ -207,7 +196,7 @@ def build_spec(run: SkillRun, config: TrainingConfig) -> tuple[dict[str, Any], S
     task = skill.task
     workspace = run.session.workspace  # a sweep trial trains in its own folders
     if config.flat:
-        sub_skills = [] if skill.is_primitive else flat_tree_spec(task, skill)
+        sub_skills = [] if skill.is_primitive else sub_skills_spec(task, skill, policies=False)
     else:
         sub_skills = [] if skill.is_primitive else sub_skills_spec(task, skill, workspace=workspace)
     run_folder = paths.run_dir(skill, run.pk, workspace)
