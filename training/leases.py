@@ -98,7 +98,8 @@ def claim_next_session(worker_id: str | None = None, *, queue: str = "default") 
             if candidate is None:
                 return None
             if not queueing.may_claim(candidate):
-                # Another worker just took this owner's last place: wait like the rest of theirs.
+                # Another worker just took this owner's last place, or holds an earlier session of
+                # theirs: leave this owner to it for now.
                 held.add(candidate.owner_id)  # type: ignore[arg-type]
                 candidates = candidates.exclude(owner_id=candidate.owner_id)
                 continue

@@ -96,15 +96,27 @@ def lock_owner(owner_id: int) -> None:
 
 
 def may_claim(session: TrainingSession) -> bool:
-    """In the claiming transaction: is the session's owner below their limit? Locks the owner first,
-    so the count it reads cannot change before the claim commits."""
+    """In the claiming transaction: may this session start now? Locks the owner first, so what it
+    reads cannot change before the claim commits.
+
+    Under a limit, only the owner's first queued session may start: another worker may hold an
+    earlier one locked (SKIP LOCKED passed over it) and be waiting for this lock; taking the later
+    one first could leave the earlier held by the limit, out of the order it was queued in. The
+    earlier one's worker claims it once this transaction ends; this worker leaves the owner for now.
+    """
     if session.owner_id is None:
         return True  # started from a terminal (`manage.py train`): no account to limit
     lock_owner(session.owner_id)
     cap = limit_for(session.owner_id)
     if not cap:
         return True
-    return running_counts([session.owner_id])[session.owner_id] < cap
+    if running_counts([session.owner_id])[session.owner_id] >= cap:
+        return False
+    first = (
+        TrainingSession.objects.filter(status=SessionStatus.QUEUED, queue=session.queue, owner_id=session.owner_id)
+        .order_by(*ORDER).values_list("pk", flat=True).first()
+    )
+    return first == session.pk
 
 
 # -- positions --------------------------------------------------------------------------------------
