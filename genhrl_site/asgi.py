@@ -9,6 +9,7 @@ process to this process's viewers, and, unless GENHRL_EMBEDDED_WORKER is off, th
 that trains queued sessions.
 """
 
+import gc
 import os
 
 from django.conf import settings
@@ -25,3 +26,13 @@ from training.sse import start_relay  # noqa: E402  (needs the apps loaded above
 start_relay()
 if settings.GENHRL_EMBEDDED_WORKER:
     start_embedded_worker()
+
+# The garbage collector of a process that holds many long-lived streams: what was loaded so far
+# (Django, the apps, their modules: ~120,000 objects) is never scanned again, and young
+# collections are rarer, so objects that live a fraction of a second die young instead of
+# growing the oldest generation. Reference counting still frees everything as before.
+if settings.GENHRL_GC_YOUNG_THRESHOLD:
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(settings.GENHRL_GC_YOUNG_THRESHOLD, max(middle, 20), max(old, 20))

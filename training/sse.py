@@ -432,7 +432,9 @@ async def progress_events(session_id: int, user_id: Any) -> AsyncIterator[bytes]
             return
         while True:
             try:
-                await asyncio.wait_for(listener.aevent.wait(), KEEPALIVE_SECONDS)
+                # asyncio.timeout, not wait_for: no extra task per wait, for each of many streams.
+                async with asyncio.timeout(KEEPALIVE_SECONDS):
+                    await listener.aevent.wait()
             except TimeoutError:
                 yield sse_message(ALIVE, "{}")
                 continue
