@@ -183,6 +183,25 @@ def _apply_transition(
         setattr(obj, name, value)
 
 
+class SessionQuerySet(models.QuerySet["TrainingSession"]):
+    def flat_baselines(self) -> SessionQuerySet:
+        """Flat baselines (issue 13: `train --flat --baseline-of S`): the root alone, in a workspace of
+        its own, to compare with a hierarchical session; `config["flat"]` marks them."""
+        return self.filter(config__flat=True)
+
+    def task_state(self) -> SessionQuerySet:
+        """The sessions a task's training state is about: its badge and panel, `manage.py status`, the
+        status API and the session "Resume" (`--resume`) continues. Its hierarchical sessions, and
+        whichever session is active: a running flat baseline still holds the task (nothing else may
+        start), but once it ends it is only listed where sessions are (the history, the session it
+        is the baseline of), never the task's "latest session", unless someone opens it.
+        """
+        # Not `exclude(config__flat=True)`: a config without the key (older sessions) would be
+        # NULL there, and NOT NULL drops the row.
+        hierarchical = Q(config__flat=False) | Q(config__flat__isnull=True)
+        return self.filter(hierarchical | Q(status__in=sorted(_SESSION_ACTIVE)))
+
+
 class TrainingSession(models.Model):
     """One request to train a task's skills, from the CLI or the web; the unit a worker claims."""
 
@@ -228,6 +247,8 @@ class TrainingSession(models.Model):
     error = models.TextField(blank=True)
     # Trainer wall-clock time (epoch seconds) of the last record applied: end-to-end latency probe.
     source_time = models.FloatField(null=True, blank=True)
+
+    objects = SessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -14,6 +14,7 @@ the exit code alone (Isaac Lab can exit 0 after an exception, §1.9).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -41,6 +42,7 @@ class Code(StrEnum):
     """Why a run (or a session) failed. Stored as the failed run's `stop_reason`."""
 
     CRASHED = "crashed"  # a traceback, or a non-zero exit we did not cause
+    KILLED = "killed"  # ended by a signal we did not send (an operator, a scheduler, the kernel's OOM killer)
     TRAINER_ERROR = "error"  # the trainer reported an `error` record
     SPEC_INVALID = "spec_invalid"  # ... about the skill's definition
     OUT_OF_MEMORY = "out_of_memory"  # the GPU's memory
@@ -116,8 +118,7 @@ def judge(facts: RunFacts) -> Outcome:
         spec = any(exception_name(message) in SPEC_EXCEPTIONS for message in facts.errors)
         outcome = Outcome(FAILED, Code.SPEC_INVALID if spec else Code.TRAINER_ERROR, "; ".join(facts.errors))
     elif facts.exit_code != 0 and not facts.stopped_by_us:
-        error = f"the trainer exited with code {facts.exit_code}:\n" + "\n".join(facts.tail[-20:])
-        outcome = Outcome(FAILED, Code.CRASHED, error)
+        outcome = _exited(facts)
     elif facts.success_states < facts.min_success_states:
         have = f"{facts.success_states} of {facts.min_success_states} success states"
         if facts.stop_reason == "time_limit":
@@ -136,6 +137,39 @@ def judge(facts: RunFacts) -> Outcome:
         error = f"{HOST_OOM_HINT.format(num_envs=facts.num_envs)}\n{outcome.error}"
         outcome = Outcome(FAILED, Code.HOST_OUT_OF_MEMORY, error)
     return outcome
+
+
+def _exited(facts: RunFacts) -> Outcome:
+    """A trainer that ended by itself with a non-zero exit code, or by a signal we did not send.
+
+    Popen reports a death by signal N as exit code -N: named here, since "-9" means nothing to most
+    readers. The kernel's OOM killer sends SIGKILL and leaves no output, so a silent SIGKILL says
+    the host may have run out of memory, unless the executor knows it did (`judge` then says so).
+    """
+    exit_code = facts.exit_code
+    tail = [line for line in facts.tail[-20:] if line.strip()]
+    killed_by = _signal_name(-exit_code) if exit_code is not None and exit_code < 0 else ""
+    if killed_by:
+        code, error = Code.KILLED, f"the trainer was killed by {killed_by} (exit code {exit_code})"
+        memory_known = facts.out_of_memory or facts.host_out_of_memory
+        if exit_code == -signal.SIGKILL and not tail and not memory_known:
+            error += (
+                " without any output: the host may have run out of memory (the kernel's out-of-memory "
+                "killer sends SIGKILL)"
+            )
+    elif exit_code is None:
+        code, error = Code.CRASHED, "the trainer ended without an exit code"
+    else:
+        code, error = Code.CRASHED, f"the trainer exited with code {exit_code}"
+    return Outcome(FAILED, code, error + (":\n" + "\n".join(tail) if tail else ""))
+
+
+def _signal_name(number: int) -> str:
+    """`SIGKILL` for 9; `signal 77` for a number this platform does not name."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def exception_name(line: str) -> str:
@@ -172,6 +206,12 @@ HINTS: dict[str, str] = {
     Code.HOST_OUT_OF_MEMORY: (
         "The host ran out of memory (RAM, not the GPU): retry with fewer parallel environments (now "
         "{num_envs:,}), e.g. {half_envs:,}, or with fewer skills training at once on that worker (its slots)."
+    ),
+    Code.KILLED: (
+        "Something outside the portal killed the trainer: an operator, a scheduler's limit, or the kernel's "
+        "out-of-memory killer, which sends SIGKILL and leaves no output. If the host may have run out of memory, "
+        "retry with fewer parallel environments (now {num_envs:,}), e.g. {half_envs:,}, or with fewer skills "
+        "training at once on that worker (its slots)."
     ),
     Code.TIME_LIMIT: (
         "The skill ran out of time: raise the max time per skill (now {max_time:g} min) or lower the min "

@@ -44,7 +44,7 @@ def active_session(task: Task) -> TrainingSession | None:
 
 
 def _default_min_success_states(task: Task) -> int:
-    session = active_session(task) or task.training_sessions.order_by("-created_at").first()
+    session = task.training_sessions.task_state().order_by("-created_at", "-pk").first()
     if session is not None:
         return int(session.config.get("min_success_states", TrainingConfig.min_success_states))
     return TrainingConfig.min_success_states
@@ -70,7 +70,9 @@ def skill_status_rows(task: Task) -> list[dict[str, Any]]:
     """
     minimum = _default_min_success_states(task)
     active = active_session(task)
-    latest_run = SkillRun.objects.filter(skill=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    # A flat baseline's run of the root (in its own workspace) is not the root's last run.
+    counted = task.training_sessions.task_state()
+    latest_run = SkillRun.objects.filter(skill=OuterRef("pk"), session__in=counted).order_by("-pk").values("pk")[:1]
     skills = list(task.skills.order_by("order", "pk").annotate(latest_run_id=Subquery(latest_run)))
     runs = SkillRun.objects.in_bulk([s.latest_run_id for s in skills if s.latest_run_id])
     rows = []
@@ -275,8 +277,9 @@ def recent_results(limit: int = RECENT_RESULTS) -> QuerySet[TrainingSession]:
 
 
 def latest_session_annotations() -> dict[str, Subquery]:
-    """Per task (annotate a Task queryset): its newest session's status and id, in one query."""
-    latest = TrainingSession.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-pk")
+    """Per task (annotate a Task queryset): its latest session's status and id, in one query
+    (`SessionQuerySet.task_state`: an ended flat baseline is not the task's state)."""
+    latest = TrainingSession.objects.task_state().filter(task=OuterRef("pk")).order_by("-created_at", "-pk")
     return {
         "training_status": Subquery(latest.values("status")[:1]),
         "training_session_id": Subquery(latest.values("pk")[:1]),
@@ -300,7 +303,7 @@ def training_states(task_ids: Iterable[int]) -> dict[int, str]:
 
 def with_latest_session(task: Task) -> Task:
     """`task` with the attributes `latest_session_annotations` gives a queryset (its card badge)."""
-    latest = task.training_sessions.first()
+    latest = task.training_sessions.task_state().order_by("-created_at", "-pk").first()
     task.training_status = latest.status if latest else None  # type: ignore[attr-defined]
     task.training_session_id = latest.pk if latest else None  # type: ignore[attr-defined]
     return task
@@ -338,7 +341,7 @@ def task_training_context(task: Task) -> dict[str, Any]:
     """The task page's training panel and the skill tree's status badges."""
     rows = skill_status_rows(task)
     # A task has at most one active session and nothing is queued after it, so it is the newest.
-    latest = task.training_sessions.select_related("current_skill").first()
+    latest = task.training_sessions.task_state().select_related("current_skill").order_by("-created_at", "-pk").first()
     active = latest if latest is not None and latest.is_active else None
     return {
         "task": task,

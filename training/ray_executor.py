@@ -341,7 +341,7 @@ class RayTrainerJob:
     def _exit_code(self) -> int:
         if self._status == LOST:
             self.note(f"the Ray head does not know job {self.job_id} any more (restarted?): its end is unknown")
-            return -1
+            return 1  # not -1: a negative code is a death by that signal (outcomes names it: SIGHUP)
         details: Any = None
         with contextlib.suppress(Exception):
             details = self.executor.client.get_job_info(self.job_id)

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from tasks.models import Task
 from tests.factories import one_skill_task
-from training import services
+from training import queries, services, snapshots
 from training.config import ConfigError, TrainingConfig
+from training.management.commands.status import build_status_rows
 from training.models import SessionStatus, SkillRun, SkillStatus, TrainingSession
 
 
@@ -68,3 +70,35 @@ def test_a_flat_baseline_takes_the_sessions_frames_and_seed(fetch_block: Any, pa
     with pytest.raises(ConfigError, match="flat already"):
         services.start_session(single, {"flat": True, "max_frames": 1000})
     assert TrainingSession.objects.count() == before + 2  # bad input starts nothing (+2: the rows made above)
+
+
+def test_an_ended_flat_baseline_is_never_the_tasks_state_nor_what_resume_resumes(fetch_block: Any) -> None:
+    """Card badge, task panel, `manage.py status`, the status API and `--resume` follow the task's
+    hierarchical sessions; a flat baseline counts only while it holds the task (it is active)."""
+    base = _hierarchical(fetch_block, [30_000, 20_000, 1_500])
+    flat = services.start_session(fetch_block, {"flat": True, "baseline_of": base.pk})
+    root = fetch_block.skills.get(name=fetch_block.root_skill)
+
+    def state() -> tuple[Any, ...]:
+        card = Task.objects.annotate(**queries.latest_session_annotations()).get(pk=fetch_block.pk)
+        page = queries.with_latest_session(Task.objects.get(pk=fetch_block.pk))
+        panel = queries.task_training_context(fetch_block)
+        api = snapshots.task_status(fetch_block)["last_session"]["session_id"]
+        shown = panel["active_session"] or panel["last_session"]
+        return card.training_session_id, page.training_session_id, shown.pk, api
+
+    assert state() == (flat.pk, flat.pk, flat.pk, flat.pk)  # it runs: the task is busy with it
+    SkillRun.objects.create(
+        session=flat, skill=root, order=0, status=SkillStatus.FAILED, error="the trainer was killed by SIGKILL",
+    )
+    TrainingSession.objects.filter(pk=flat.pk).update(status=SessionStatus.FAILED)
+
+    assert state() == (base.pk, base.pk, base.pk, base.pk)
+    assert queries.training_states([fetch_block.pk]) == {fetch_block.pk: f"{base.pk}:completed"}
+    row = next(r for r in build_status_rows(fetch_block) if r["name"] == root.name)
+    assert (row["last_result"], row["last_error"]) == ("completed", "")  # the hierarchical run, not the flat one
+    with pytest.raises(services.NotResumable, match=f"latest session \\({base.pk}\\) .* is completed"):
+        services.latest_resumable_session(fetch_block)
+    # Picked explicitly (its own page's "Resume"), the flat baseline resumes as one.
+    resumed = services.resume_session(flat, actor="test")
+    assert resumed.config["flat"] and resumed.workspace == flat.workspace

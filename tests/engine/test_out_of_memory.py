@@ -50,6 +50,30 @@ def test_judge_prefers_gpu_and_reads_host_memory_otherwise() -> None:
     assert "now 512" in host.error
 
 
+def test_a_trainer_killed_by_a_signal_names_it_and_a_silent_sigkill_suspects_memory() -> None:
+    """Popen's -9 is SIGKILL, not "code -9:" followed by nothing; the kernel's OOM killer sends a
+    silent SIGKILL, so that one (and only that one) points at the host's memory."""
+    base = {"success_states": 0, "min_success_states": 10, "num_envs": 512}
+    silent = outcomes.judge(outcomes.RunFacts(exit_code=-9, **base))
+    talking = outcomes.judge(outcomes.RunFacts(exit_code=-9, tail=("step 40", ""), **base))
+    terminated = outcomes.judge(outcomes.RunFacts(exit_code=-15, **base))
+    confirmed = outcomes.judge(outcomes.RunFacts(exit_code=-9, host_out_of_memory=True, **base))
+    quiet_crash = outcomes.judge(outcomes.RunFacts(exit_code=3, tail=("", " "), **base))
+
+    assert silent.reason == outcomes.Code.KILLED
+    assert silent.error == (
+        "the trainer was killed by SIGKILL (exit code -9) without any output: the host may have run out "
+        "of memory (the kernel's out-of-memory killer sends SIGKILL)"
+    )
+    assert talking.error == "the trainer was killed by SIGKILL (exit code -9):\nstep 40"
+    assert terminated.error == "the trainer was killed by SIGTERM (exit code -15)"
+    assert confirmed.reason == outcomes.Code.HOST_OUT_OF_MEMORY
+    assert confirmed.error.endswith("\nthe trainer was killed by SIGKILL (exit code -9)")  # no "may have" then
+    assert (quiet_crash.reason, quiet_crash.error) == (outcomes.Code.CRASHED, "the trainer exited with code 3")
+    hints = outcomes.hints([silent.reason], {"num_envs": 512})
+    assert "out-of-memory killer" in hints[0] and "e.g. 256" in hints[0]
+
+
 def test_a_sigkill_nobody_here_sent_while_the_kernel_killed_for_memory_is_host_oom(tmp_path: Path, monkeypatch) -> None:
     """The kernel's OOM killer leaves no message: a SIGKILL the supervisor did not send, while the
     host's count of OOM kills (/proc/vmstat oom_kill) went up, reads as host memory exhaustion."""

@@ -236,7 +236,9 @@ class TaskStatus(Schema):
     backend: str
     training: bool = Field(description="True while a session is queued, running or cancelling.")
     session: ProgressSnapshot | None = Field(description="The active session, if any.")
-    last_session: SessionSummary | None = Field(description="The newest session, active or not.")
+    last_session: SessionSummary | None = Field(
+        description="The latest session, active or not; a flat baseline only while it is active."
+    )
     skills: list[SkillStatus]
     totals: StatusTotals
 
