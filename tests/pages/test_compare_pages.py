@@ -92,6 +92,10 @@ def test_comparison_page_highlights_the_config_difference(user_client: Client, c
     differing = re.findall(r'data-option="([^"]+)" data-differs', html)
     assert differing == ["num_envs", "seed"]
     assert 'data-option="min_success_states"' in html and html.count('data-option="backend"') == 1
+    # Rows read as the training form's labels, the raw option name beside them (and as the tooltip).
+    row = re.search(r'data-option="min_success_states">(.*?)</th>', html).group(1)
+    assert 'title="min_success_states">Min success states <code' in row and ">min_success_states</code>" in row
+    assert "Parallel environments" in html and ">Random seed " in html
     assert 'data-skill="go_to_block"' in html and "best reward" in html
     assert 'id="compare-data"' in html and "uPlot.iife.min.js" in html
     assert f"/api/compare?sessions={first.pk},{second.pk}" in html
