@@ -2,7 +2,8 @@
  *
  * The server reads the run's TensorBoard files and sends each series downsampled (at most ~2,000
  * points, extremes kept): /api/runs/<id>/metrics (tags) and /api/runs/<id>/metrics/series?tag=.
- * Here: choose tags, EMA smoothing, log scale, x by frames or wall time, drag to zoom
+ * Here: choose tags, EMA smoothing, log scale (values <= 0 left out and counted on the chart; a
+ * series with nothing above 0 stays linear and says why), x by frames or wall time, drag to zoom
  * (double-click resets), values on hover (uPlot's legend). While a run trains, its chart is
  * fetched again every few seconds and grows; a zoomed chart keeps its zoom.
  * No inline script (CSP): pages mark their widgets with data attributes; the comparison's runs come
@@ -41,9 +42,52 @@
     return out;
   }
 
-  function logSafe(values, log) {
-    if (!log) { return values; }
-    return values.map(function (v) { return v !== null && v > 0 ? v : null; });
+  // A log axis has no place for values <= 0: they are left out and counted, so the chart can say so.
+  function logSafe(values) {
+    var hidden = 0, shown = 0;
+    var out = values.map(function (v) {
+      if (v === null || v === undefined || !isFinite(v)) { return null; }
+      if (v > 0) { shown++; return v; }
+      hidden++;
+      return null;
+    });
+    return { values: out, hidden: hidden, shown: shown };
+  }
+
+  function plural(n, one, many) {
+    return n.toLocaleString() + " " + (n === 1 ? one : many);
+  }
+
+  // The chart's own line under its title: what the log scale left out, or why it is not used. Never
+  // a blank chart without a word.
+  function setNote(box, text) {
+    var note = box.querySelector(":scope > [data-mx-note]");
+    if (!text) { if (note) { note.remove(); } return; }
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "mx-note small";
+      note.setAttribute("data-mx-note", "");
+      note.setAttribute("role", "note");
+      box.insertBefore(note, box.firstChild);
+    }
+    note.textContent = text;
+  }
+
+  // Series ready for the chart under the chosen scale: with log scale, each series without its
+  // values <= 0; if that would leave nothing at all, the chart stays linear. `names` label the note.
+  function forScale(valueLists, opts, names) {
+    if (!opts.log) { return { lists: valueLists, opts: opts, note: "" }; }
+    var safe = valueLists.map(logSafe);
+    var hidden = safe.reduce(function (n, s) { return n + s.hidden; }, 0);
+    var shown = safe.reduce(function (n, s) { return n + s.shown; }, 0);
+    if (!hidden) { return { lists: safe.map(function (s) { return s.values; }), opts: opts, note: "" }; }
+    if (!shown) {
+      return { lists: valueLists, opts: Object.assign({}, opts, { log: false }),
+        note: "Log scale is off for this chart: all its " + plural(hidden, "value is", "values are") + " <= 0 (linear scale shown)." };
+    }
+    var parts = names && names.length > 1 ? safe.map(function (s, i) { return s.hidden ? names[i] + ": " + s.hidden : ""; }).filter(Boolean) : [];
+    return { lists: safe.map(function (s) { return s.values; }), opts: opts,
+      note: "log scale hides " + plural(hidden, "value", "values") + " <= 0" + (parts.length ? " (" + parts.join(", ") + ")" : "") + "." };
   }
 
   function controls(root) {
@@ -190,9 +234,10 @@
     });
     Object.keys(this.chosen).sort().forEach(function (tag) {
       var s = self.cache[tag];
-      var data = [xsOf(s, opts), logSafe(smooth(s.value, opts.smooth), opts.log)];
+      var scaled = forScale([smooth(s.value, opts.smooth)], opts);
+      var data = [xsOf(s, opts), scaled.lists[0]];
       var title = tag + (s.total_points > s.value.length ? " (" + s.value.length + " of " + s.total_points + " points)" : "");
-      draw(self.charts, tag, title, [tag], data, opts);
+      setNote(draw(self.charts, tag, title, [tag], data, scaled.opts), scaled.note);
     });
   };
 
@@ -223,6 +268,7 @@
     Promise.all(runs.map(function (run) {
       return run ? getJSON(self.data.tags_url.replace("/0/", "/" + run.run_id + "/")).then(function (i) { return i.tags; }) : [];
     })).then(function (lists) {
+      self.tagLists = lists;
       var seen = {}, tags = [];
       lists.forEach(function (list) { list.forEach(function (t) { if (!seen[t]) { seen[t] = 1; tags.push(t); } }); });
       tags.sort();
@@ -239,23 +285,26 @@
   Overlay.prototype.render = function () {
     var self = this, tag = this.tagSelect.value, opts = controls(this.root), runs = this.runs();
     if (!tag) { return; }
-    Promise.all(runs.map(function (run) {
-      if (!run) { return null; }
+    Promise.all(runs.map(function (run, i) {
+      // A session whose run lacks the tag is left out of the chart, not asked for it (a 404).
+      if (!run || (self.tagLists && self.tagLists[i] && self.tagLists[i].indexOf(tag) < 0)) { return null; }
       return getJSON(seriesUrl(self.data.series_url.replace("/0/", "/" + run.run_id + "/"), tag)).catch(function () { return null; });
     })).then(function (all) {
-      var labels = [], tables = [];
+      var labels = [], xs = [], values = [];
       all.forEach(function (s, i) {
         if (!s) { return; }
         labels.push("#" + self.data.sessions[i].id);
         // Wall time overlays make no sense across sessions: seconds since each run's first point.
-        var xs = opts.x === "wall_time" ? s.wall_time.map(function (t) { return t - s.wall_time[0]; }) : s.step;
-        tables.push([xs, logSafe(smooth(s.value, opts.smooth), opts.log)]);
+        xs.push(opts.x === "wall_time" ? s.wall_time.map(function (t) { return t - s.wall_time[0]; }) : s.step);
+        values.push(smooth(s.value, opts.smooth));
       });
-      if (!tables.length) { return; }
-      var joined = uPlot.join(tables);
+      if (!labels.length) { return; }
+      var scaled = forScale(values, opts, labels);
+      var joined = uPlot.join(xs.map(function (x, i) { return [x, scaled.lists[i]]; }));
       // x is a number either way (frames, or seconds since each run began), never a date.
-      var xOpts = { x: "step", xLabel: opts.x === "wall_time" ? "seconds" : "frames", log: opts.log };
-      draw(self.charts, "overlay", tag + " · " + self.skillSelect.value, labels, joined, xOpts, tag + "@" + self.skillSelect.value);
+      var xOpts = { x: "step", xLabel: opts.x === "wall_time" ? "seconds" : "frames", log: scaled.opts.log };
+      var box = draw(self.charts, "overlay", tag + " · " + self.skillSelect.value, labels, joined, xOpts, tag + "@" + self.skillSelect.value);
+      setNote(box, scaled.note);
     });
   };
 

@@ -16,14 +16,15 @@ from training.models import SkillRun, SkillStatus
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _append_points(folder: Path, tag: str, count: int) -> None:
-    """What a trainer does next: more points of `tag`, written by TensorBoard's own writer."""
+def _append_points(folder: Path, tag: str, count: int, sign: int = 1) -> None:
+    """What a trainer does next: more points of `tag` (0, 1, 2, ... times `sign`), written by
+    TensorBoard's own writer."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
     writer = EventFileWriter(str(folder))
     for i in range(count):
-        value = summary_pb2.Summary.Value(tag=tag, simple_value=float(i))
+        value = summary_pb2.Summary.Value(tag=tag, simple_value=float(sign * i))
         writer.add_event(event_pb2.Event(wall_time=time.time(), step=10**7 + i, summary=summary_pb2.Summary(value=[value])))
     writer.close()
 
@@ -53,6 +54,10 @@ def test_metrics_explorer_and_comparison(page, on_daphne: LiveDaphne, compared_s
     from playwright.sync_api import expect
 
     first, second = compared_sessions
+    # Curves a log axis cannot show whole: one from 0 up, one never above 0 (a loss, a penalty).
+    summaries = Path(first.skill_runs.get().run_dir) / "summaries"
+    _append_points(summaries, "probe/from_zero", 4)
+    _append_points(summaries, "probe/not_positive", 3, sign=-1)
     page.goto(on_daphne.url(f"/training/sessions/{first.pk}/"))
     explorer = page.locator("[data-metrics-explorer]")
     expect(explorer.locator(".mx-chart canvas")).to_have_count(2)  # rewards/step, episode_lengths/step
@@ -66,6 +71,17 @@ def test_metrics_explorer_and_comparison(page, on_daphne: LiveDaphne, compared_s
     explorer.get_by_label("log scale").check()
     explorer.get_by_label("X axis").select_option("wall_time")
     expect(explorer.locator(".mx-chart canvas")).to_have_count(2)
+    expect(explorer.locator("[data-mx-note]")).to_have_count(0)
+    # Log scale and values <= 0: left out and counted, or, with nothing above 0, a linear chart that says why.
+    explorer.get_by_label("probe/from_zero", exact=True).check()
+    explorer.get_by_label("probe/not_positive", exact=True).check()
+    expect(explorer.locator('[data-chart-key="probe/from_zero"] [data-mx-note]')).to_have_text("log scale hides 1 value <= 0.")
+    not_positive = explorer.locator('[data-chart-key="probe/not_positive"]')
+    expect(not_positive.locator("[data-mx-note]")).to_contain_text("Log scale is off for this chart: all its 3 values are <= 0")
+    assert not_positive.evaluate("box => box._plot.scales.y.distr") == 1
+    explorer.get_by_label("log scale").uncheck()
+    expect(explorer.locator("[data-mx-note]")).to_have_count(0)
+    explorer.get_by_label("log scale").check()
 
     # Live: while the run trains, new points the trainer writes appear without a reload.
     run = first.skill_runs.get()
@@ -93,3 +109,6 @@ def test_metrics_explorer_and_comparison(page, on_daphne: LiveDaphne, compared_s
     expect(overlay.locator(".u-legend .u-series")).to_have_count(3)  # x, and one per session
     overlay.get_by_label("Tag").select_option("losses/a_loss")
     expect(overlay.locator(".u-title", has_text="losses/a_loss")).to_be_visible()
+    overlay.get_by_label("Tag").select_option("probe/not_positive")
+    overlay.get_by_label("log scale").check()
+    expect(overlay.locator("[data-mx-note]")).to_contain_text("Log scale is off for this chart")
