@@ -5,7 +5,9 @@
  * Here: choose tags, EMA smoothing, log scale (values <= 0 left out and counted on the chart; a
  * series with nothing above 0 stays linear and says why), x by frames or wall time, drag to zoom
  * (double-click resets), values on hover (uPlot's legend). While a run trains, its chart is
- * fetched again every few seconds and grows; a zoomed chart keeps its zoom.
+ * fetched again every few seconds and grows; a zoomed chart keeps its zoom. While the session is
+ * active, the explorer follows it to the skill training now (unless the person chose a run: then
+ * it offers it).
  * No inline script (CSP): pages mark their widgets with data attributes; the comparison's runs come
  * from a json_script element.
  */
@@ -151,12 +153,15 @@
     this.tagBox = root.querySelector("[data-mx-tags]");
     this.charts = root.querySelector("[data-mx-charts]");
     this.status = root.querySelector("[data-mx-status]");
+    this.follow = root.querySelector("[data-mx-follow]");
     this.chosen = {};
     this.cache = {};
     this.timer = null;
+    // Whether the person chose the skill run: then it stays, and a newly training skill is offered.
+    this.explicit = false;
     var self = this;
     root.addEventListener("change", function (event) {
-      if (event.target === self.runSelect) { self.chosen = {}; self.cache = {}; self.charts.innerHTML = ""; self.loadTags(); return; }
+      if (event.target === self.runSelect) { self.explicit = true; self.showRun(); return; }
       if (event.target.matches("[data-mx-tag]")) {
         if (event.target.checked) { self.chosen[event.target.value] = true; } else { delete self.chosen[event.target.value]; }
         self.render(false);
@@ -171,8 +176,98 @@
         self.render(true);
       }
     });
+    root.addEventListener("click", function (event) {
+      var offer = event.target.closest("[data-mx-follow-run]");
+      if (!offer) { return; }
+      self.runSelect.value = offer.getAttribute("data-mx-follow-run");
+      self.explicit = false;  // back to following the session
+      self.say("");
+      self.showRun();
+    });
     this.loadTags();
+    if (root.hasAttribute("data-mx-session-active")) { this.watchRuns(); }
   }
+
+  Explorer.prototype.showRun = function () {
+    this.chosen = {};
+    this.cache = {};
+    this.charts.innerHTML = "";
+    this.loadTags();
+  };
+
+  // The follow line: what the explorer did or offers as the session moves on ("" hides it).
+  Explorer.prototype.say = function (text, offerRun) {
+    if (!this.follow) { return; }
+    // The same again: leave it, so a button is never replaced under the person's pointer.
+    var key = text + "|" + (offerRun ? offerRun.value : "");
+    if (this.follow._key === key) { return; }
+    this.follow._key = key;
+    this.offering = !!offerRun;
+    this.follow.textContent = text;
+    if (offerRun) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn btn-sm";
+      button.setAttribute("data-mx-follow-run", offerRun.value);
+      button.textContent = "Show " + offerRun.dataset.skill;
+      this.follow.appendChild(document.createTextNode(" "));
+      this.follow.appendChild(button);
+    }
+    this.follow.hidden = !text;
+  };
+
+  // While the session is active: its runs' statuses, from this explorer's own partial (the server
+  // picks the run training now, as on opening). New runs are added and labels kept current; when
+  // another skill starts training the explorer moves to it, unless the person chose a run, who is
+  // offered it instead.
+  Explorer.prototype.watchRuns = function () {
+    var self = this, url = this.root.getAttribute("data-mx-runs-url");
+    if (!url) { return; }
+    var next = function () { self.runTimer = setTimeout(function () { self.watchRuns(); }, POLL_MS); };
+    clearTimeout(this.runTimer);
+    this.runTimer = null;
+    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } }).then(function (r) {
+      if (!r.ok) { throw new Error(url + ": " + r.status); }
+      return r.text();
+    }).then(function (html) {
+      if (!document.body.contains(self.root)) { return; }
+      var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-metrics-explorer]");
+      if (!fresh) { next(); return; }
+      self.mergeRuns(fresh);
+      if (fresh.hasAttribute("data-mx-session-active")) { next(); } else { self.root.removeAttribute("data-mx-session-active"); }
+    }).catch(function () { next(); });
+  };
+
+  Explorer.prototype.mergeRuns = function (fresh) {
+    var self = this, select = this.runSelect, target = null;
+    var shownBefore = this.option();
+    fresh.querySelectorAll("[data-mx-run] option").forEach(function (incoming) {
+      var mine = select.querySelector('option[value="' + CSS.escape(incoming.value) + '"]');
+      if (!mine) {
+        mine = incoming.cloneNode(true);
+        mine.selected = false;
+        mine.removeAttribute("selected");
+        select.appendChild(mine);
+      } else {
+        mine.textContent = incoming.textContent;
+        mine.dataset.status = incoming.dataset.status;
+      }
+      if (incoming.hasAttribute("selected")) { target = mine; }
+    });
+    if (!target) { return; }
+    if (target === shownBefore) { if (this.offering) { this.say(""); } return; }
+    // The server's pick moved: only a run training now is worth following.
+    if (target.dataset.status !== "training") { return; }
+    var was = shownBefore ? shownBefore.dataset.skill + " " + shownBefore.dataset.status : "";
+    // A person's choice stays, and so does a chart still training (several skills may train at once).
+    if (this.explicit || (shownBefore && shownBefore.dataset.status === "training")) {
+      this.say(target.dataset.skill + " is training now (shown: " + was + ").", target);
+      return;
+    }
+    select.value = target.value;
+    this.say("Now showing " + target.dataset.skill + ", which is training now" + (was ? " (" + was + ")." : "."));
+    this.showRun();
+  };
 
   Explorer.prototype.option = function () {
     return this.runSelect.options[this.runSelect.selectedIndex];
@@ -312,7 +407,8 @@
     if (typeof uPlot === "undefined") { return; }
     (scope || document).querySelectorAll("[data-metrics-explorer]:not([data-mx-ready])").forEach(function (root) {
       root.setAttribute("data-mx-ready", "");
-      new Explorer(root);
+      // Without runs yet there is nothing to draw; the partial reloads itself until there are.
+      if (root.querySelector("[data-mx-run]")) { new Explorer(root); }
     });
     (scope || document).querySelectorAll("[data-compare-overlay]:not([data-mx-ready])").forEach(function (root) {
       root.setAttribute("data-mx-ready", "");

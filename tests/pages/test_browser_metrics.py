@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.live import LiveDaphne
-from training.models import SkillRun, SkillStatus
+from training import paths
+from training.models import SessionStatus, SkillRun, SkillStatus, TrainingSession
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -86,6 +87,7 @@ def test_metrics_explorer_and_comparison(page, on_daphne: LiveDaphne, compared_s
     # Live: while the run trains, new points the trainer writes appear without a reload.
     run = first.skill_runs.get()
     SkillRun.objects.filter(pk=run.pk).update(status=SkillStatus.TRAINING)
+    TrainingSession.objects.filter(pk=first.pk).update(status=SessionStatus.RUNNING)
     page.reload()
     chart = explorer.locator('[data-chart-key="rewards/step"]')
     expect(chart.locator("canvas")).to_have_count(1)
@@ -94,9 +96,40 @@ def test_metrics_explorer_and_comparison(page, on_daphne: LiveDaphne, compared_s
     page.wait_for_function(
         "([n]) => document.querySelector('[data-chart-key=\"rewards/step\"]')._plot.data[0].length === n",
         arg=[before + 5], timeout=10_000)
-    SkillRun.objects.filter(pk=run.pk).update(status=SkillStatus.COMPLETED)
 
-    # History → tick both → Compare.
+    # The session moves on: the explorer follows it to the skill training now...
+    def next_skill_trains(name: str, order: int) -> SkillRun:
+        started = SkillRun.objects.create(session=first, skill=first.task.skills.get(name=name), order=order,
+                                          status=SkillStatus.TRAINING)
+        folder = paths.run_dir(started.skill, started.pk)
+        _append_points(folder / "summaries", "rewards/step", 3)
+        SkillRun.objects.filter(pk=started.pk).update(run_dir=str(folder))
+        return started
+
+    skill_run = explorer.get_by_label("Skill run")
+    SkillRun.objects.filter(pk=run.pk).update(status=SkillStatus.COMPLETED)
+    second_skill = next_skill_trains("go_to_goal", 1)
+    expect(skill_run).to_have_value(str(second_skill.pk))
+    expect(explorer.locator("[data-mx-follow]")).to_have_text(
+        "Now showing go_to_goal, which is training now (go_to_block completed).")
+    expect(skill_run.locator("option", has_text="go_to_block · completed")).to_have_count(1)
+    expect(explorer.locator('[data-chart-key="rewards/step"] canvas')).to_have_count(1)
+    # ...unless the person chose a run: that stays, and the next skill is offered.
+    skill_run.select_option(str(run.pk))
+    SkillRun.objects.filter(pk=second_skill.pk).update(status=SkillStatus.COMPLETED)
+    root_skill = next_skill_trains("fetch_block", 2)
+    offer = explorer.get_by_role("button", name="Show fetch_block")
+    expect(offer).to_be_visible()
+    expect(explorer.locator("[data-mx-follow]")).to_contain_text("fetch_block is training now (shown: go_to_block completed)")
+    expect(skill_run).to_have_value(str(run.pk))
+    offer.click()
+    expect(skill_run).to_have_value(str(root_skill.pk))
+    expect(explorer.locator('[data-chart-key="rewards/step"] canvas')).to_have_count(1)
+
+    # History → tick both → Compare (the first session as it was: ended, its one run).
+    page.goto("about:blank")
+    SkillRun.objects.filter(pk__in=[second_skill.pk, root_skill.pk]).delete()
+    TrainingSession.objects.filter(pk=first.pk).update(status=SessionStatus.COMPLETED)
     page.goto(on_daphne.url("/training/"))
     page.get_by_label(f"Compare session {first.pk}").check()
     expect(page.get_by_role("button", name="Compare")).to_be_disabled()  # one is not a comparison

@@ -115,3 +115,11 @@ def test_session_page_loads_the_metrics_explorer(user_client: Client, compared_s
     explorer = user_client.get(f"/training/sessions/{session.pk}/metrics/", headers={"HX-Request": "true"}).content.decode()
     run = session.skill_runs.get()
     assert "data-metrics-explorer" in explorer and f'data-series-url="/api/runs/{run.pk}/metrics/series"' in explorer
+    assert 'data-status="completed"' in explorer and "data-mx-runs-url" not in explorer  # ended: nothing to follow
+    # Active: metrics.js reads it again to follow the session; without runs yet, it reloads itself.
+    TrainingSession.objects.filter(pk=session.pk).update(status=SessionStatus.RUNNING)
+    explorer = user_client.get(f"/training/sessions/{session.pk}/metrics/", headers={"HX-Request": "true"}).content.decode()
+    assert f'data-mx-runs-url="/training/sessions/{session.pk}/metrics/"' in explorer and 'hx-trigger="every 3s"' not in explorer
+    session.skill_runs.all().delete()
+    explorer = user_client.get(f"/training/sessions/{session.pk}/metrics/", headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 3s"' in explorer and "Its runs appear here when training starts." in explorer
