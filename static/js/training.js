@@ -118,6 +118,8 @@
     if (status === null) {
       text = named.name === "session" ? "“" + shown + "” is not a session id (the link's ?session= must be a number)."
         : "“" + shown + "” does not name a task (the link's ?train= must be robot/task).";
+    } else if (status === 403 && named.name === "train") {
+      text = "you may not start training, so " + what + " cannot open (it needs the “start training” permission).";
     } else if (status === 404 || status === 403) {
       text = what + " not found or not visible to you.";
     } else {
