@@ -17,10 +17,13 @@ from django.utils import timezone
 
 from tasks.models import Task
 from training import metrics, paths, queries
+from training.config import OPTION_LABELS
 from training.models import SessionStatus, SkillRun, TrainingSession
 
 COMPARE_MIN = 2
 COMPARE_MAX = 4
+# The comparison's rows that are facts of the session rather than training options.
+FACT_LABELS = {"task": "Task", "robot": "Robot"}
 
 # Sort keys a person may choose, and what they order by (the pk breaks ties, so pages are stable).
 SORTS: dict[str, tuple[str, ...]] = {
@@ -148,6 +151,11 @@ def _session_seconds(session: TrainingSession) -> float | None:
     return None
 
 
+def _label(option: str) -> str:
+    """The training form's label of `option` (the raw name for one the form does not know)."""
+    return OPTION_LABELS.get(option) or FACT_LABELS.get(option) or option
+
+
 def compare(sessions: list[TrainingSession]) -> dict[str, Any]:
     """Sessions side by side: what each is, a config diff, and a per-skill table.
 
@@ -166,13 +174,13 @@ def compare(sessions: list[TrainingSession]) -> dict[str, Any]:
     facts = {"task": [s.task.name for s in sessions], "robot": [s.task.robot for s in sessions],
              "backend": [s.backend for s in sessions]}
     options = sorted({key for s in sessions for key in s.config} - set(facts))
-    config = [{"option": name, "values": values, "differs": len({repr(v) for v in values}) > 1}
+    config = [{"option": name, "label": _label(name), "values": values, "differs": len({repr(v) for v in values}) > 1}
               for name, values in facts.items()]
     missing = object()
     for name in options:
         raw = [s.config.get(name, missing) for s in sessions]
         config.append({
-            "option": name, "values": [None if v is missing else v for v in raw],
+            "option": name, "label": _label(name), "values": [None if v is missing else v for v in raw],
             "differs": len({"<unset>" if v is missing else repr(v) for v in raw}) > 1,
         })
     names: list[str] = []

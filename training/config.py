@@ -70,6 +70,30 @@ CLI_FLAGS: dict[str, str] = {
     "flat": "--flat",
     "baseline_of": "--baseline-of",
 }
+# What a person reads for each option: the training dialog's field labels, the comparison's
+# configuration rows and the sweep forms all read this one map (the raw name stays the key).
+OPTION_LABELS: dict[str, str] = {
+    "backend": "Backend",
+    "max_time": "Max time per skill",
+    "min_success_states": "Min success states",
+    "num_envs": "Parallel environments",
+    "seed": "Random seed",
+    "new_run": "New run",
+    "skip_complete": "Skip complete skills",
+    "headless": "Headless",
+    "video": "Record videos",
+    "video_interval": "Video interval",
+    "video_length": "Video length",
+    "min_steps_primitive": "Min frames, primitive skills",
+    "min_steps_composite": "Min frames, composite skills",
+    "max_frames": "Max frames per skill",
+    "learning_rate": "Learning rate",
+    "entropy_coef": "Entropy coefficient",
+    "horizon_length": "Horizon",
+    "mini_epochs": "Mini-epochs",
+    "flat": "Flat baseline",
+    "baseline_of": "Baseline of session",
+}
 BOOLEAN_OPTIONS = ("new_run", "skip_complete", "headless", "video", "flat")
 # Options the API's start body does not take: a flat baseline is started from the session it is the
 # baseline of (its page, or the CLI), so every start the API documents is one it accepts.

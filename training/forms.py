@@ -20,6 +20,7 @@ from training.config import (
     MAX_TIME_LIMIT,
     MIN_STEPS,
     NUM_ENVS,
+    OPTION_LABELS,
     ConfigError,
     TrainingConfig,
 )
@@ -57,66 +58,66 @@ class TrainingConfigForm(forms.Form):
     """Every `manage.py train` option, with the backend's defaults; `config` is set once valid."""
 
     backend = forms.ChoiceField(
-        label="Backend", choices=Task.Backend.choices,
+        label=OPTION_LABELS["backend"], choices=Task.Backend.choices,
         help_text="Where skills train: the embedded 2-D simulator on this machine's CPU, or Isaac Lab on a GPU.",
     )
     max_time = forms.CharField(
-        label="Max time per skill", widget=_number({"step": "any", "min": "0", "max": MAX_TIME_LIMIT}),
+        label=OPTION_LABELS["max_time"], widget=_number({"step": "any", "min": "0", "max": MAX_TIME_LIMIT}),
         help_text="A skill still short of its success states after this many minutes stops and fails.",
     )
     min_success_states = forms.CharField(
-        label="Min success states", widget=_number({"min": 1}),
+        label=OPTION_LABELS["min_success_states"], widget=_number({"min": 1}),
         help_text="A skill is complete once this many states where it succeeded are saved.",
     )
-    num_envs = forms.CharField(label="Parallel environments", widget=_number(), help_text=_envs_help())
+    num_envs = forms.CharField(label=OPTION_LABELS["num_envs"], widget=_number(), help_text=_envs_help())
     seed = forms.CharField(
-        label="Random seed", widget=_number({"min": 0}),
+        label=OPTION_LABELS["seed"], widget=_number({"min": 0}),
         help_text="The same seed and settings give a reproducible run.",
     )
     new_run = forms.BooleanField(
-        label="New run", required=False,
+        label=OPTION_LABELS["new_run"], required=False,
         help_text="Delete this task's previous training data (success states, policies, runs) first.",
     )
     skip_complete = forms.BooleanField(
-        label="Skip complete skills", required=False,
+        label=OPTION_LABELS["skip_complete"], required=False,
         help_text="Skills that already have enough success states and a policy are not trained again.",
     )
     headless = forms.BooleanField(
-        label="Headless", required=False, help_text="Run the simulator without a window (faster).",
+        label=OPTION_LABELS["headless"], required=False, help_text="Run the simulator without a window (faster).",
     )
     video = forms.BooleanField(
-        label="Record videos", required=False, help_text="Save short videos of the policy while it trains.",
+        label=OPTION_LABELS["video"], required=False, help_text="Save short videos of the policy while it trains.",
     )
     # Not required: with videos off the fields are disabled and not sent (the defaults are kept).
     video_interval = forms.CharField(
-        label="Video interval", required=False, widget=_number({"min": 1}), help_text="Steps between two recorded videos.",
+        label=OPTION_LABELS["video_interval"], required=False, widget=_number({"min": 1}), help_text="Steps between two recorded videos.",
     )
     video_length = forms.CharField(
-        label="Video length", required=False, widget=_number({"min": 1}), help_text="Steps in each recorded video.",
+        label=OPTION_LABELS["video_length"], required=False, widget=_number({"min": 1}), help_text="Steps in each recorded video.",
     )
     min_steps_primitive = forms.CharField(
-        label="Min frames, primitive skills", widget=_number({"min": 0}),
+        label=OPTION_LABELS["min_steps_primitive"], widget=_number({"min": 0}),
         help_text="A primitive skill trains at least this many frames, even with enough success states.",
     )
     min_steps_composite = forms.CharField(
-        label="Min frames, composite skills", widget=_number({"min": 0}),
+        label=OPTION_LABELS["min_steps_composite"], widget=_number({"min": 0}),
         help_text="The same for composite skills, which learn over their frozen sub-skills.",
     )
     # Empty means "the skill's own" (None), so these never force a value on anyone.
     learning_rate = forms.CharField(
-        label="Learning rate", required=False, empty_value=None, widget=_number({"step": "any", "min": 0}),
+        label=OPTION_LABELS["learning_rate"], required=False, empty_value=None, widget=_number({"step": "any", "min": 0}),
         help_text="PPO's learning rate for every skill; empty keeps each skill's own (1e-3 by default).",
     )
     entropy_coef = forms.CharField(
-        label="Entropy coefficient", required=False, empty_value=None, widget=_number({"step": "any", "min": 0}),
+        label=OPTION_LABELS["entropy_coef"], required=False, empty_value=None, widget=_number({"step": "any", "min": 0}),
         help_text="Rewards exploration; empty keeps each skill's own (0 primitives, 0.01 composites).",
     )
     horizon_length = forms.CharField(
-        label="Horizon", required=False, empty_value=None, widget=_number({"min": 1}),
+        label=OPTION_LABELS["horizon_length"], required=False, empty_value=None, widget=_number({"min": 1}),
         help_text="Steps each environment collects per update; empty keeps each skill's own (16 / 8).",
     )
     mini_epochs = forms.CharField(
-        label="Mini-epochs", required=False, empty_value=None, widget=_number({"min": 1}),
+        label=OPTION_LABELS["mini_epochs"], required=False, empty_value=None, widget=_number({"min": 1}),
         help_text="Passes over each batch per update; empty keeps each skill's own (5 / 4).",
     )
 

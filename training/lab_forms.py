@@ -14,16 +14,12 @@ from django.http import HttpRequest
 
 from tasks.models import Task
 from training import notifications, presets, sweeps
-from training.config import ConfigError, TrainingConfig
+from training.config import OPTION_LABELS, ConfigError, TrainingConfig
 from training.forms import CONFIG_FIELDS, TrainingConfigForm
 from training.lab_models import Preset, Sweep
 from training.queueing import MOVES
 
 PRESET_PREFIX = "preset"
-PARAM_LABELS = {
-    "num_envs": "Parallel environments", "min_success_states": "Min success states", "learning_rate": "Learning rate",
-    "entropy_coef": "Entropy coefficient", "horizon_length": "Horizon", "mini_epochs": "Mini-epochs",
-}
 
 
 class PresetSaveForm(forms.Form):
@@ -85,7 +81,7 @@ class SweepForm(forms.Form):
                                 help_text="Random and automated search only (a grid tries every combination).")
     preset = forms.ModelChoiceField(queryset=Preset.objects.none(), required=False, label="Base preset",
                                     help_text="The options every trial shares; defaults without one.")
-    max_time = forms.CharField(label="Max time per skill (min)", required=False, widget=forms.NumberInput(attrs={"step": "any"}))
+    max_time = forms.CharField(label=f"{OPTION_LABELS['max_time']} (min)", required=False, widget=forms.NumberInput(attrs={"step": "any"}))
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,7 +89,7 @@ class SweepForm(forms.Form):
         self.fields["preset"].queryset = presets.visible_to(user)
         for name in sweeps.PARAMS:
             self.fields[f"p_{name}"] = forms.CharField(
-                label=PARAM_LABELS[name], required=False,
+                label=OPTION_LABELS[name], required=False,
                 help_text=f"Values ‘a, b, c’ or a range ‘low..high’ (add ‘log’); allowed {sweeps.limits_text(name)}.",
             )
         self.space: dict[str, Any] = {}

@@ -2,9 +2,12 @@
  *
  * The server reads the run's TensorBoard files and sends each series downsampled (at most ~2,000
  * points, extremes kept): /api/runs/<id>/metrics (tags) and /api/runs/<id>/metrics/series?tag=.
- * Here: choose tags, EMA smoothing, log scale, x by frames or wall time, drag to zoom
+ * Here: choose tags, EMA smoothing, log scale (values <= 0 left out and counted on the chart; a
+ * series with nothing above 0 stays linear and says why), x by frames or wall time, drag to zoom
  * (double-click resets), values on hover (uPlot's legend). While a run trains, its chart is
- * fetched again every few seconds and grows; a zoomed chart keeps its zoom.
+ * fetched again every few seconds and grows; a zoomed chart keeps its zoom. While the session is
+ * active, the explorer follows it to the skill training now (unless the person chose a run: then
+ * it offers it).
  * No inline script (CSP): pages mark their widgets with data attributes; the comparison's runs come
  * from a json_script element.
  */
@@ -41,9 +44,52 @@
     return out;
   }
 
-  function logSafe(values, log) {
-    if (!log) { return values; }
-    return values.map(function (v) { return v !== null && v > 0 ? v : null; });
+  // A log axis has no place for values <= 0: they are left out and counted, so the chart can say so.
+  function logSafe(values) {
+    var hidden = 0, shown = 0;
+    var out = values.map(function (v) {
+      if (v === null || v === undefined || !isFinite(v)) { return null; }
+      if (v > 0) { shown++; return v; }
+      hidden++;
+      return null;
+    });
+    return { values: out, hidden: hidden, shown: shown };
+  }
+
+  function plural(n, one, many) {
+    return n.toLocaleString() + " " + (n === 1 ? one : many);
+  }
+
+  // The chart's own line under its title: what the log scale left out, or why it is not used. Never
+  // a blank chart without a word.
+  function setNote(box, text) {
+    var note = box.querySelector(":scope > [data-mx-note]");
+    if (!text) { if (note) { note.remove(); } return; }
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "mx-note small";
+      note.setAttribute("data-mx-note", "");
+      note.setAttribute("role", "note");
+      box.insertBefore(note, box.firstChild);
+    }
+    note.textContent = text;
+  }
+
+  // Series ready for the chart under the chosen scale: with log scale, each series without its
+  // values <= 0; if that would leave nothing at all, the chart stays linear. `names` label the note.
+  function forScale(valueLists, opts, names) {
+    if (!opts.log) { return { lists: valueLists, opts: opts, note: "" }; }
+    var safe = valueLists.map(logSafe);
+    var hidden = safe.reduce(function (n, s) { return n + s.hidden; }, 0);
+    var shown = safe.reduce(function (n, s) { return n + s.shown; }, 0);
+    if (!hidden) { return { lists: safe.map(function (s) { return s.values; }), opts: opts, note: "" }; }
+    if (!shown) {
+      return { lists: valueLists, opts: Object.assign({}, opts, { log: false }),
+        note: "Log scale is off for this chart: all its " + plural(hidden, "value is", "values are") + " <= 0 (linear scale shown)." };
+    }
+    var parts = names && names.length > 1 ? safe.map(function (s, i) { return s.hidden ? names[i] + ": " + s.hidden : ""; }).filter(Boolean) : [];
+    return { lists: safe.map(function (s) { return s.values; }), opts: opts,
+      note: "log scale hides " + plural(hidden, "value", "values") + " <= 0" + (parts.length ? " (" + parts.join(", ") + ")" : "") + "." };
   }
 
   function controls(root) {
@@ -107,12 +153,15 @@
     this.tagBox = root.querySelector("[data-mx-tags]");
     this.charts = root.querySelector("[data-mx-charts]");
     this.status = root.querySelector("[data-mx-status]");
+    this.follow = root.querySelector("[data-mx-follow]");
     this.chosen = {};
     this.cache = {};
     this.timer = null;
+    // Whether the person chose the skill run: then it stays, and a newly training skill is offered.
+    this.explicit = false;
     var self = this;
     root.addEventListener("change", function (event) {
-      if (event.target === self.runSelect) { self.chosen = {}; self.cache = {}; self.charts.innerHTML = ""; self.loadTags(); return; }
+      if (event.target === self.runSelect) { self.explicit = true; self.showRun(); return; }
       if (event.target.matches("[data-mx-tag]")) {
         if (event.target.checked) { self.chosen[event.target.value] = true; } else { delete self.chosen[event.target.value]; }
         self.render(false);
@@ -127,8 +176,98 @@
         self.render(true);
       }
     });
+    root.addEventListener("click", function (event) {
+      var offer = event.target.closest("[data-mx-follow-run]");
+      if (!offer) { return; }
+      self.runSelect.value = offer.getAttribute("data-mx-follow-run");
+      self.explicit = false;  // back to following the session
+      self.say("");
+      self.showRun();
+    });
     this.loadTags();
+    if (root.hasAttribute("data-mx-session-active")) { this.watchRuns(); }
   }
+
+  Explorer.prototype.showRun = function () {
+    this.chosen = {};
+    this.cache = {};
+    this.charts.innerHTML = "";
+    this.loadTags();
+  };
+
+  // The follow line: what the explorer did or offers as the session moves on ("" hides it).
+  Explorer.prototype.say = function (text, offerRun) {
+    if (!this.follow) { return; }
+    // The same again: leave it, so a button is never replaced under the person's pointer.
+    var key = text + "|" + (offerRun ? offerRun.value : "");
+    if (this.follow._key === key) { return; }
+    this.follow._key = key;
+    this.offering = !!offerRun;
+    this.follow.textContent = text;
+    if (offerRun) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn btn-sm";
+      button.setAttribute("data-mx-follow-run", offerRun.value);
+      button.textContent = "Show " + offerRun.dataset.skill;
+      this.follow.appendChild(document.createTextNode(" "));
+      this.follow.appendChild(button);
+    }
+    this.follow.hidden = !text;
+  };
+
+  // While the session is active: its runs' statuses, from this explorer's own partial (the server
+  // picks the run training now, as on opening). New runs are added and labels kept current; when
+  // another skill starts training the explorer moves to it, unless the person chose a run, who is
+  // offered it instead.
+  Explorer.prototype.watchRuns = function () {
+    var self = this, url = this.root.getAttribute("data-mx-runs-url");
+    if (!url) { return; }
+    var next = function () { self.runTimer = setTimeout(function () { self.watchRuns(); }, POLL_MS); };
+    clearTimeout(this.runTimer);
+    this.runTimer = null;
+    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } }).then(function (r) {
+      if (!r.ok) { throw new Error(url + ": " + r.status); }
+      return r.text();
+    }).then(function (html) {
+      if (!document.body.contains(self.root)) { return; }
+      var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-metrics-explorer]");
+      if (!fresh) { next(); return; }
+      self.mergeRuns(fresh);
+      if (fresh.hasAttribute("data-mx-session-active")) { next(); } else { self.root.removeAttribute("data-mx-session-active"); }
+    }).catch(function () { next(); });
+  };
+
+  Explorer.prototype.mergeRuns = function (fresh) {
+    var self = this, select = this.runSelect, target = null;
+    var shownBefore = this.option();
+    fresh.querySelectorAll("[data-mx-run] option").forEach(function (incoming) {
+      var mine = select.querySelector('option[value="' + CSS.escape(incoming.value) + '"]');
+      if (!mine) {
+        mine = incoming.cloneNode(true);
+        mine.selected = false;
+        mine.removeAttribute("selected");
+        select.appendChild(mine);
+      } else {
+        mine.textContent = incoming.textContent;
+        mine.dataset.status = incoming.dataset.status;
+      }
+      if (incoming.hasAttribute("selected")) { target = mine; }
+    });
+    if (!target) { return; }
+    if (target === shownBefore) { if (this.offering) { this.say(""); } return; }
+    // The server's pick moved: only a run training now is worth following.
+    if (target.dataset.status !== "training") { return; }
+    var was = shownBefore ? shownBefore.dataset.skill + " " + shownBefore.dataset.status : "";
+    // A person's choice stays, and so does a chart still training (several skills may train at once).
+    if (this.explicit || (shownBefore && shownBefore.dataset.status === "training")) {
+      this.say(target.dataset.skill + " is training now (shown: " + was + ").", target);
+      return;
+    }
+    select.value = target.value;
+    this.say("Now showing " + target.dataset.skill + ", which is training now" + (was ? " (" + was + ")." : "."));
+    this.showRun();
+  };
 
   Explorer.prototype.option = function () {
     return this.runSelect.options[this.runSelect.selectedIndex];
@@ -190,9 +329,10 @@
     });
     Object.keys(this.chosen).sort().forEach(function (tag) {
       var s = self.cache[tag];
-      var data = [xsOf(s, opts), logSafe(smooth(s.value, opts.smooth), opts.log)];
+      var scaled = forScale([smooth(s.value, opts.smooth)], opts);
+      var data = [xsOf(s, opts), scaled.lists[0]];
       var title = tag + (s.total_points > s.value.length ? " (" + s.value.length + " of " + s.total_points + " points)" : "");
-      draw(self.charts, tag, title, [tag], data, opts);
+      setNote(draw(self.charts, tag, title, [tag], data, scaled.opts), scaled.note);
     });
   };
 
@@ -223,6 +363,7 @@
     Promise.all(runs.map(function (run) {
       return run ? getJSON(self.data.tags_url.replace("/0/", "/" + run.run_id + "/")).then(function (i) { return i.tags; }) : [];
     })).then(function (lists) {
+      self.tagLists = lists;
       var seen = {}, tags = [];
       lists.forEach(function (list) { list.forEach(function (t) { if (!seen[t]) { seen[t] = 1; tags.push(t); } }); });
       tags.sort();
@@ -239,23 +380,26 @@
   Overlay.prototype.render = function () {
     var self = this, tag = this.tagSelect.value, opts = controls(this.root), runs = this.runs();
     if (!tag) { return; }
-    Promise.all(runs.map(function (run) {
-      if (!run) { return null; }
+    Promise.all(runs.map(function (run, i) {
+      // A session whose run lacks the tag is left out of the chart, not asked for it (a 404).
+      if (!run || (self.tagLists && self.tagLists[i] && self.tagLists[i].indexOf(tag) < 0)) { return null; }
       return getJSON(seriesUrl(self.data.series_url.replace("/0/", "/" + run.run_id + "/"), tag)).catch(function () { return null; });
     })).then(function (all) {
-      var labels = [], tables = [];
+      var labels = [], xs = [], values = [];
       all.forEach(function (s, i) {
         if (!s) { return; }
         labels.push("#" + self.data.sessions[i].id);
         // Wall time overlays make no sense across sessions: seconds since each run's first point.
-        var xs = opts.x === "wall_time" ? s.wall_time.map(function (t) { return t - s.wall_time[0]; }) : s.step;
-        tables.push([xs, logSafe(smooth(s.value, opts.smooth), opts.log)]);
+        xs.push(opts.x === "wall_time" ? s.wall_time.map(function (t) { return t - s.wall_time[0]; }) : s.step);
+        values.push(smooth(s.value, opts.smooth));
       });
-      if (!tables.length) { return; }
-      var joined = uPlot.join(tables);
+      if (!labels.length) { return; }
+      var scaled = forScale(values, opts, labels);
+      var joined = uPlot.join(xs.map(function (x, i) { return [x, scaled.lists[i]]; }));
       // x is a number either way (frames, or seconds since each run began), never a date.
-      var xOpts = { x: "step", xLabel: opts.x === "wall_time" ? "seconds" : "frames", log: opts.log };
-      draw(self.charts, "overlay", tag + " · " + self.skillSelect.value, labels, joined, xOpts, tag + "@" + self.skillSelect.value);
+      var xOpts = { x: "step", xLabel: opts.x === "wall_time" ? "seconds" : "frames", log: scaled.opts.log };
+      var box = draw(self.charts, "overlay", tag + " · " + self.skillSelect.value, labels, joined, xOpts, tag + "@" + self.skillSelect.value);
+      setNote(box, scaled.note);
     });
   };
 
@@ -263,7 +407,8 @@
     if (typeof uPlot === "undefined") { return; }
     (scope || document).querySelectorAll("[data-metrics-explorer]:not([data-mx-ready])").forEach(function (root) {
       root.setAttribute("data-mx-ready", "");
-      new Explorer(root);
+      // Without runs yet there is nothing to draw; the partial reloads itself until there are.
+      if (root.querySelector("[data-mx-run]")) { new Explorer(root); }
     });
     (scope || document).querySelectorAll("[data-compare-overlay]:not([data-mx-ready])").forEach(function (root) {
       root.setAttribute("data-mx-ready", "");

@@ -38,6 +38,7 @@
 
   document.addEventListener("htmx:afterSettle", (event) => {
     if (event.detail.target && event.detail.target.id === MODAL_ROOT) {
+      event.detail.target._fromUrl = null;
       openDialogs(event.detail.target);
       nameDialogInUrl(event.detail.target);
     }
@@ -100,10 +101,47 @@
     if (open && open.open && open.dataset.urlParam === named.name && open.dataset.urlValue === named.value) return;
     const url = dialogUrl(named);
     if (!url) {
-      history.replaceState(null, "", urlWithDialog(null));
+      dialogProblem(named, null);
       return;
     }
-    htmx.ajax("GET", url, { target: "#" + MODAL_ROOT, swap: "innerHTML" });
+    // Sent from the root itself, so its error (below) is told from a click's.
+    root._fromUrl = named;
+    htmx.ajax("GET", url, { source: "#" + MODAL_ROOT, target: "#" + MODAL_ROOT, swap: "innerHTML" });
+  }
+
+  // A URL naming a dialog that cannot open (not an id, no such session, one this person may not
+  // see): the page says so and goes on working, and the URL stops naming it.
+  function dialogProblem(named, status) {
+    const shown = named.value.length > 40 ? named.value.slice(0, 40) + "…" : named.value;
+    const what = named.name === "session" ? "session " + shown : "the training form of " + shown;
+    let text;
+    if (status === null) {
+      text = named.name === "session" ? "“" + shown + "” is not a session id (the link's ?session= must be a number)."
+        : "“" + shown + "” does not name a task (the link's ?train= must be robot/task).";
+    } else if (status === 403 && named.name === "train") {
+      text = "you may not start training, so " + what + " cannot open (it needs the “start training” permission).";
+    } else if (status === 404 || status === 403) {
+      text = what + " not found or not visible to you.";
+    } else {
+      text = "Could not open " + what + ": the server answered " + status + ".";
+    }
+    const main = document.getElementById("main") || document.body;
+    let box = main.querySelector("[data-dialog-problem]");
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "alert alert-error";
+      box.setAttribute("role", "alert");
+      box.setAttribute("data-dialog-problem", "");
+      main.prepend(box);
+    }
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "alert-close";
+    close.setAttribute("data-dismiss", "");
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    box.replaceChildren(close, document.createTextNode(text.charAt(0).toUpperCase() + text.slice(1)));
+    history.replaceState(null, "", urlWithDialog(null));
   }
 
   window.addEventListener("popstate", showDialogOfUrl);
@@ -379,6 +417,13 @@
 
   document.addEventListener("htmx:responseError", (event) => {
     const status = event.detail.xhr.status;
+    const root = modalRoot();
+    if (root && event.target === root && root._fromUrl) {
+      const named = root._fromUrl;
+      root._fromUrl = null;
+      dialogProblem(named, status);
+      return;
+    }
     const text = status === 403
       ? "Not allowed: only the person who started a session, or staff, can change it."
       : status === 404

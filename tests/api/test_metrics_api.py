@@ -34,7 +34,7 @@ def test_comparing_two_real_sessions_shows_their_config_difference(token_client:
     body = answer.json()
     assert [s["id"] for s in body["sessions"]] == [first.pk, second.pk]
     rows = {row["option"]: row for row in body["config"]}
-    assert rows["seed"] == {"option": "seed", "values": [1, 2], "differs": True}
+    assert rows["seed"] == {"option": "seed", "label": "Random seed", "values": [1, 2], "differs": True}
     assert rows["num_envs"]["values"] == [64, 128] and rows["num_envs"]["differs"]
     assert not rows["min_success_states"]["differs"] and not rows["task"]["differs"]
     (skill,) = body["skills"]

@@ -109,6 +109,16 @@ def test_the_url_names_the_open_dialog_for_refresh_links_and_back(chromium, live
         expect(config.get_by_role("heading", name="Train patrol_beacons")).to_be_visible(timeout=15_000)
         page.reload()
         expect(config.get_by_role("heading", name="Train patrol_beacons")).to_be_visible(timeout=15_000)
+
+        # A link naming a session that cannot open says so, drops the parameter, and the page works.
+        for bad, said in ((session.pk + 1000, f"Session {session.pk + 1000} not found or not visible to you."),
+                          ("abc", "“abc” is not a session id")):
+            page.goto(live_daphne.url(f"/tasks/?session={bad}"))
+            expect(page.locator("[data-dialog-problem]")).to_contain_text(said)
+            expect(page).not_to_have_url(re.compile(r"session="))
+            expect(page.locator("dialog[open]")).to_have_count(0)
+        page.locator(".task-card", has_text="fetch_block").get_by_role("link", name="View progress").click()
+        expect(progress).to_be_visible()
     finally:
         context.close()
 

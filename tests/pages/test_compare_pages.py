@@ -92,6 +92,10 @@ def test_comparison_page_highlights_the_config_difference(user_client: Client, c
     differing = re.findall(r'data-option="([^"]+)" data-differs', html)
     assert differing == ["num_envs", "seed"]
     assert 'data-option="min_success_states"' in html and html.count('data-option="backend"') == 1
+    # Rows read as the training form's labels, the raw option name beside them (and as the tooltip).
+    row = re.search(r'data-option="min_success_states">(.*?)</th>', html).group(1)
+    assert 'title="min_success_states">Min success states <code' in row and ">min_success_states</code>" in row
+    assert "Parallel environments" in html and ">Random seed " in html
     assert 'data-skill="go_to_block"' in html and "best reward" in html
     assert 'id="compare-data"' in html and "uPlot.iife.min.js" in html
     assert f"/api/compare?sessions={first.pk},{second.pk}" in html
@@ -111,3 +115,11 @@ def test_session_page_loads_the_metrics_explorer(user_client: Client, compared_s
     explorer = user_client.get(f"/training/sessions/{session.pk}/metrics/", headers={"HX-Request": "true"}).content.decode()
     run = session.skill_runs.get()
     assert "data-metrics-explorer" in explorer and f'data-series-url="/api/runs/{run.pk}/metrics/series"' in explorer
+    assert 'data-status="completed"' in explorer and "data-mx-runs-url" not in explorer  # ended: nothing to follow
+    # Active: metrics.js reads it again to follow the session; without runs yet, it reloads itself.
+    TrainingSession.objects.filter(pk=session.pk).update(status=SessionStatus.RUNNING)
+    explorer = user_client.get(f"/training/sessions/{session.pk}/metrics/", headers={"HX-Request": "true"}).content.decode()
+    assert f'data-mx-runs-url="/training/sessions/{session.pk}/metrics/"' in explorer and 'hx-trigger="every 3s"' not in explorer
+    session.skill_runs.all().delete()
+    explorer = user_client.get(f"/training/sessions/{session.pk}/metrics/", headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 3s"' in explorer and "Its runs appear here when training starts." in explorer

@@ -48,6 +48,7 @@ def test_a_sweep_is_planned_from_the_form_and_shown_ranked(researcher_client, re
     compare = researcher_client.get(reverse("training:sweep_compare", args=[sweep.pk]), {"trial": ["0", "1"]})
     assert compare.status_code == 200
     assert "Trial 0" in compare.content.decode() and "Trial 1" in compare.content.decode()
+    assert 'title="learning_rate">Learning rate <code' in compare.content.decode()  # the form's label, and the name
 
 
 def test_the_sweep_form_shows_what_does_not_validate(researcher_client, fetch_block):

@@ -66,6 +66,7 @@ class CompareSession(Schema):
 
 class ConfigRow(Schema):
     option: str
+    label: str = Field(description="What the training form calls the option.")
     values: list[Any] = Field(description="One per session, in the order asked (null: not set).")
     differs: bool
 

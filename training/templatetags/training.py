@@ -11,10 +11,17 @@ from typing import Any
 from django import template
 from django.urls import reverse
 
+from training.config import OPTION_LABELS
 from training.models import STATUS_COLORS, LogLine, SessionStatus, TrainingSession
 from training.queries import training_states
 
 register = template.Library()
+
+
+@register.filter
+def option_label(name: str) -> str:
+    """What the training form calls a training option (`config.OPTION_LABELS`); else its raw name."""
+    return OPTION_LABELS.get(name, name)
 
 # Lines of a trainer's output worth catching the eye: Python tracebacks, errors, failures.
 ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|\b\w*Error\b|\bFAILED\b|\bException\b|^\s*error\b", re.I)
