@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -226,21 +227,29 @@ def workers(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+# Rows listed per queue: the front of the queue, which is what moves next; a big sweep or batch
+# queues hundreds, and the page (polled every 5 s) stays bounded by what it shows.
+QUEUE_PAGE_ROWS = 100
+
+
 def _queue_context(request: HttpRequest) -> dict[str, Any]:
-    queues = sorted(set(TrainingSession.objects.filter(status=SessionStatus.QUEUED).values_list("queue", flat=True))
-                    | {services.DEFAULT_QUEUE})
-    # Every queued session is listed here (the dashboard shows the first few): without the task's JSON columns.
-    sessions = TrainingSession.objects.select_related("task", "owner").defer(*queries.TASK_BULK).in_bulk(
-        list(TrainingSession.objects.filter(status=SessionStatus.QUEUED).values_list("pk", flat=True))
+    waiting = dict(
+        TrainingSession.objects.filter(status=SessionStatus.QUEUED).order_by()
+        .values("queue").annotate(n=Count("pk")).values_list("queue", "n")
     )
-    trials = {
-        t.session_id: t for t in SweepTrial.objects.filter(session_id__in=list(sessions)).select_related("sweep")
-    }
+    queues = sorted(set(waiting) | {services.DEFAULT_QUEUE})
+    plans = {queue: queueing.plan(queue, limit=QUEUE_PAGE_ROWS) for queue in queues}
+    ids = [p.session_id for places in plans.values() for p in places]
+    # Without the task's JSON columns.
+    sessions = TrainingSession.objects.select_related("task", "owner").defer(*queries.TASK_BULK).in_bulk(ids)
+    trials = {t.session_id: t for t in SweepTrial.objects.filter(session_id__in=ids).select_related("sweep")}
     listed = []
     for queue in queues:
         rows = [{"place": p, "session": sessions.get(p.session_id), "trial": trials.get(p.session_id)}
-                for p in queueing.plan(queue)]
-        listed.append({"name": queue, "rows": [r for r in rows if r["session"] is not None]})
+                for p in plans[queue]]
+        rows = [r for r in rows if r["session"] is not None]
+        listed.append({"name": queue, "rows": rows, "waiting": waiting.get(queue, 0),
+                       "more": max(0, waiting.get(queue, 0) - len(rows))})
     running = queueing.running_counts()
     return {
         "queues": listed,

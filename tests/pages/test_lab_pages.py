@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import TINY, one_skill_task
-from training import queueing, services, sweeps
+from training import lab_views, queueing, services, sweeps
 from training.lab_models import NotificationSettings, SessionLimit, Sweep
 from training.models import SessionStatus, SkillRun, SkillStatus, TrainingSession
 
@@ -76,7 +76,8 @@ def test_only_the_owner_or_staff_cancel_a_sweep(client, researcher, other_user, 
     assert sweep.status == Sweep.Status.CANCELLED
 
 
-def test_the_queue_page_shows_claim_order_and_only_staff_move_and_limit(client, researcher, staff_user, user):
+def test_the_queue_page_shows_claim_order_and_only_staff_move_and_limit(client, researcher, staff_user, user,
+                                                                      monkeypatch):
     first = services.start_session(one_skill_task("t1"), TINY, owner=researcher)
     second = services.start_session(one_skill_task("t2"), TINY, owner=researcher)
     queueing.set_limit(researcher, 1, actor="test")
@@ -85,6 +86,12 @@ def test_the_queue_page_shows_claim_order_and_only_staff_move_and_limit(client, 
     assert f'data-session="{first.pk}" data-position="1"' in body
     assert f'data-session="{second.pk}" data-position=""' in body and "held" in body
     assert "Move up" not in body and "Session limits" not in body
+    # The page lists the front of each queue, and counts the rest.
+    monkeypatch.setattr(lab_views, "QUEUE_PAGE_ROWS", 1)
+    body = client.get(reverse("training:queue")).content.decode()
+    assert f'data-session="{first.pk}"' in body and f'data-session="{second.pk}"' not in body
+    assert "2 waiting" in body and "and 1 more behind these" in body
+    monkeypatch.undo()
     assert client.post(reverse("training:queue_move", args=[second.pk]), {"to": "top"}).status_code == 403
     assert client.post(reverse("training:queue_limit"), {"max_running": "5"}).status_code == 403
 
