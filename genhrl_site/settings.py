@@ -128,10 +128,11 @@ GENHRL_RELAY_POLL_MS = env_int("GENHRL_RELAY_POLL_MS", 25, minimum=5, maximum=50
 # their turn instead of exceeding PostgreSQL's max_connections (training/sse.py).
 GENHRL_STREAM_DB_CONNECTIONS = env_int("GENHRL_STREAM_DB_CONNECTIONS", 8, minimum=1, maximum=1000)
 # The web process's cyclic garbage collector (genhrl_site/asgi.py): objects allocated before a
-# young collection. Python's 700 makes every object that lives a few hundred milliseconds (a
-# waiting stream's future, a request) reach the oldest generation, whose full collections pause
-# the event loop for hundreds of milliseconds with a thousand viewers (bench_progress). 0 leaves
-# Python's defaults.
+# young collection. Python's default (700 in 3.11 and 3.12) makes every object that lives a few
+# hundred milliseconds (a waiting stream's future, a request) reach the oldest generation, whose
+# full collections pause the event loop for hundreds of milliseconds with a thousand viewers
+# (bench_progress). Full collections are postponed, not removed, and cyclic garbage lives longer
+# (a few MB). 0 leaves Python's defaults.
 GENHRL_GC_YOUNG_THRESHOLD = env_int("GENHRL_GC_YOUNG_THRESHOLD", 50_000, minimum=0, maximum=10_000_000)
 
 # -- running a lab (issue 14) -----------------------------------------------------------------------

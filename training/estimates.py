@@ -32,7 +32,7 @@ from django.db.models import Avg, Count
 from tasks.models import Task
 from training import queries
 from training.config import TrainingConfig
-from training.models import SkillRun, SkillStatus
+from training.models import SkillRun, SkillStatus, hierarchical
 
 # Isaac Lab before any run of the task: rough minutes per skill on one GPU. Capped by the time limit.
 HEURISTIC_SECONDS = {
@@ -198,7 +198,7 @@ def host_fps(kind: str, backend: str) -> tuple[float, int, str]:
         SkillRun.objects.filter(
             status=SkillStatus.COMPLETED, fps__gt=0, session__backend=backend,
             skill__is_primitive=(kind == "primitive"),
-        ).exclude(session__config__flat=True).order_by("-pk").values_list("fps", flat=True)[:SPEED_RUNS]
+        ).filter(hierarchical("session__")).order_by("-pk").values_list("fps", flat=True)[:SPEED_RUNS]
     )
     if speeds:
         return float(statistics.median(speeds)), len(speeds), HOST
@@ -228,7 +228,7 @@ def _task_history(task: Task, config: TrainingConfig) -> dict[str, tuple[float, 
         )
         # A flat baseline's run is of the root but steps primitive actions for a whole budget:
         # neither a composite's speed nor its time.
-        .exclude(session__config__flat=True)
+        .filter(hierarchical("session__"))
         .values("skill__is_primitive")
         .annotate(mean=Avg("elapsed_seconds"), runs=Count("pk"))
     )

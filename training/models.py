@@ -183,12 +183,17 @@ def _apply_transition(
         setattr(obj, name, value)
 
 
-class SessionQuerySet(models.QuerySet["TrainingSession"]):
-    def flat_baselines(self) -> SessionQuerySet:
-        """Flat baselines (issue 13: `train --flat --baseline-of S`): the root alone, in a workspace of
-        its own, to compare with a hierarchical session; `config["flat"]` marks them."""
-        return self.filter(config__flat=True)
+def hierarchical(prefix: str = "") -> Q:
+    """Sessions (through `prefix`, e.g. "session__") that are not flat baselines (issue 13: `train
+    --flat --baseline-of S`, the root alone in a workspace of its own; `config["flat"]` marks them).
 
+    Not `exclude(config__flat=True)`: a config without the key (older sessions) is NULL there, and
+    NOT NULL drops the row.
+    """
+    return Q(**{f"{prefix}config__flat": False}) | Q(**{f"{prefix}config__flat__isnull": True})
+
+
+class SessionQuerySet(models.QuerySet["TrainingSession"]):
     def task_state(self) -> SessionQuerySet:
         """The sessions a task's training state is about: its badge and panel, `manage.py status`, the
         status API and the session "Resume" (`--resume`) continues. Its hierarchical sessions, and
@@ -196,10 +201,7 @@ class SessionQuerySet(models.QuerySet["TrainingSession"]):
         start), but once it ends it is only listed where sessions are (the history, the session it
         is the baseline of), never the task's "latest session", unless someone opens it.
         """
-        # Not `exclude(config__flat=True)`: a config without the key (older sessions) would be
-        # NULL there, and NOT NULL drops the row.
-        hierarchical = Q(config__flat=False) | Q(config__flat__isnull=True)
-        return self.filter(hierarchical | Q(status__in=sorted(_SESSION_ACTIVE)))
+        return self.filter(hierarchical() | Q(status__in=sorted(_SESSION_ACTIVE)))
 
 
 class TrainingSession(models.Model):

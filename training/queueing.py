@@ -14,7 +14,9 @@ The rule (`leases.claim_next_session` applies it, `plan` simulates it):
    one place and never starves other users (see training/sweeps.py).
 
 The limit is checked when a worker claims, under a per-owner lock (PostgreSQL: a transaction-level
-advisory lock; SQLite: its single writer), so concurrent workers never exceed it.
+advisory lock; SQLite: its single writer), so concurrent workers never exceed it; and under a limit
+a session is claimed only if the owner's sessions queued ahead of it fit too, so a worker that
+skipped a row another worker holds never starts an owner's sessions out of their order.
 """
 
 from __future__ import annotations
@@ -99,10 +101,10 @@ def may_claim(session: TrainingSession) -> bool:
     """In the claiming transaction: may this session start now? Locks the owner first, so what it
     reads cannot change before the claim commits.
 
-    Under a limit, only the owner's first queued session may start: another worker may hold an
-    earlier one locked (SKIP LOCKED passed over it) and be waiting for this lock; taking the later
-    one first could leave the earlier held by the limit, out of the order it was queued in. The
-    earlier one's worker claims it once this transaction ends; this worker leaves the owner for now.
+    Under a limit, a session starts only if it and every session of the owner queued ahead of it
+    fit: another worker may hold an earlier one locked (SKIP LOCKED passed over it) and be waiting
+    for this lock, and taking the later one could leave the earlier held by the limit, out of the
+    order it was queued in. The earlier one's worker claims it once this transaction ends.
     """
     if session.owner_id is None:
         return True  # started from a terminal (`manage.py train`): no account to limit
@@ -110,13 +112,14 @@ def may_claim(session: TrainingSession) -> bool:
     cap = limit_for(session.owner_id)
     if not cap:
         return True
-    if running_counts([session.owner_id])[session.owner_id] >= cap:
+    room = cap - running_counts([session.owner_id])[session.owner_id]
+    if room <= 0:
         return False
-    first = (
+    fitting = (
         TrainingSession.objects.filter(status=SessionStatus.QUEUED, queue=session.queue, owner_id=session.owner_id)
-        .order_by(*ORDER).values_list("pk", flat=True).first()
+        .order_by(*ORDER).values_list("pk", flat=True)[:room]
     )
-    return first == session.pk
+    return session.pk in set(fitting)
 
 
 # -- positions --------------------------------------------------------------------------------------

@@ -189,6 +189,7 @@
   }
 
   Explorer.prototype.showRun = function () {
+    this.gen = (this.gen || 0) + 1;  // answers still in flight for the run shown before are dropped
     this.chosen = {};
     this.cache = {};
     this.charts.innerHTML = "";
@@ -223,14 +224,17 @@
   Explorer.prototype.watchRuns = function () {
     var self = this, url = this.root.getAttribute("data-mx-runs-url");
     if (!url) { return; }
-    var next = function () { self.runTimer = setTimeout(function () { self.watchRuns(); }, POLL_MS); };
+    var next = function () {
+      if (document.body.contains(self.root)) { self.runTimer = setTimeout(function () { self.watchRuns(); }, POLL_MS); }
+    };
     clearTimeout(this.runTimer);
     this.runTimer = null;
     fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } }).then(function (r) {
+      if (r.status === 403 || r.status === 404) { return null; }  // gone or not ours any more: stop
       if (!r.ok) { throw new Error(url + ": " + r.status); }
       return r.text();
     }).then(function (html) {
-      if (!document.body.contains(self.root)) { return; }
+      if (html === null || !document.body.contains(self.root)) { return; }
       var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-metrics-explorer]");
       if (!fresh) { next(); return; }
       self.mergeRuns(fresh);
@@ -274,15 +278,17 @@
   };
 
   Explorer.prototype.loadTags = function () {
-    var self = this, option = this.option();
+    var self = this, option = this.option(), gen = this.gen;
     if (!option) { return; }
     clearTimeout(this.timer);
     getJSON(option.dataset.tagsUrl).then(function (info) {
+      if (gen !== self.gen) { return; }
       self.live = !TERMINAL[info.status];
       if (self.status) { self.status.textContent = info.tags.length ? (self.live ? "live: refreshes every few seconds" : "") : "No TensorBoard data yet."; }
       self.showTags(info.tags);
       return self.fetchChosen();
     }).then(function () {
+      if (gen !== self.gen) { return; }
       self.render(false);
       if (self.live) { self.timer = setTimeout(function () { self.cache = {}; self.loadTags(); }, POLL_MS); }
     }).catch(function (err) {
@@ -314,9 +320,10 @@
   };
 
   Explorer.prototype.fetchChosen = function () {
-    var self = this, base = this.option().dataset.seriesUrl;
-    return Promise.all(Object.keys(this.chosen).filter(function (t) { return !self.cache[t]; }).map(function (tag) {
-      return getJSON(seriesUrl(base, tag)).then(function (s) { self.cache[tag] = s; });
+    // Into the cache of the run asked about: a run shown since has a cache of its own.
+    var self = this, base = this.option().dataset.seriesUrl, cache = this.cache;
+    return Promise.all(Object.keys(this.chosen).filter(function (t) { return !cache[t]; }).map(function (tag) {
+      return getJSON(seriesUrl(base, tag)).then(function (s) { cache[tag] = s; });
     }));
   };
 

@@ -13,11 +13,11 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 from tests.factories import api_url, make_researcher, one_skill_task
-from training import leases, queueing
+from training import leases, queueing, services
 from training.models import SessionStatus, TrainingSession
 from training.tokens import ApiToken
 
@@ -108,3 +108,35 @@ def test_positions_shown_are_the_order_a_worker_claims_in(lab):
         claimed.append(session.pk)
 
     assert claimed == shown
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SKIP LOCKED: PostgreSQL's row locks")
+def test_a_worker_never_claims_past_an_earlier_session_another_worker_holds(lab):
+    """Deterministic form of the race above: another worker holds bob's first queued session
+    locked (it skipped nothing, it is deciding); this worker must not start his second, which
+    the limit of one would then let run ahead of the first."""
+    users, tasks, _ = lab
+    bob = users["bob"]
+    queueing.set_limit(bob, 1, actor="user:staff")
+    first, second = (services.start_session(tasks[i], {}, owner=bob, actor="test") for i in (0, 1))
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                TrainingSession.objects.select_for_update().get(pk=first.pk)
+                locked.set()
+                release.wait(20)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=other_worker)
+    holder.start()
+    try:
+        assert locked.wait(20)
+        assert leases.claim_next_session("this-worker") is None
+    finally:
+        release.set()
+        holder.join(20)
+    assert TrainingSession.objects.get(pk=second.pk).status == SessionStatus.QUEUED
+    assert leases.claim_next_session("this-worker").pk == first.pk  # once released, in order

@@ -73,7 +73,9 @@ def test_estimate_uses_this_tasks_past_runs(researcher_client, fetch_block, queu
         session=session, skill=fetch_block.skills.get(name="go_to_goal"), order=1,
         status=SkillStatus.COMPLETED, elapsed_seconds=50,
     )
-    TrainingSession.objects.filter(pk=session.pk).update(status=SessionStatus.COMPLETED)
+    # A session from before flat baselines existed: its configuration has no `flat` key, and counts.
+    older_config = {key: value for key, value in session.config.items() if key != "flat"}
+    TrainingSession.objects.filter(pk=session.pk).update(status=SessionStatus.COMPLETED, config=older_config)
     response = researcher_client.get(url(fetch_block, "estimate"), {**form_data(num_envs=64), "skip_complete": ""}, headers=FORM)
     estimate = response.context["estimate"]
     primitive = next(p for p in estimate.parts if p.kind == "primitive")
