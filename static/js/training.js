@@ -282,6 +282,36 @@
     if (window.genhrlSse.length > 200) window.genhrlSse.splice(0, 100);
   });
 
+  // ---- at most one panel refresh a second per viewer ----------------------------------------------
+  // A training session changes a few times a second (each write of its supervisor) and each change
+  // is a `progress` event; refetching the panel on every one costs the server a render per viewer
+  // per event. A progress event refreshes at once when the last refresh is a second old, else once
+  // at the end of that second, with the newest state: no change is lost, the view is never more
+  // than about a second behind, and `done`, polls and actions are never delayed.
+  const MIN_REFRESH_MS = 1000;
+
+  document.addEventListener("htmx:confirm", (event) => {
+    const body = event.detail.elt;
+    if (!body.classList || !body.classList.contains("session-body")) return;
+    const trigger = event.detail.triggeringEvent;
+    const now = Date.now();
+    if (!trigger || trigger.type !== "sse:progress") {
+      body._refreshedAt = now;
+      return;
+    }
+    const wait = (body._refreshedAt || 0) + MIN_REFRESH_MS - now;
+    if (wait <= 0) {
+      body._refreshedAt = now;
+      return;
+    }
+    event.preventDefault();
+    if (body._refreshTimer) return; // one refresh is already due: it will fetch the newest state
+    body._refreshTimer = setTimeout(() => {
+      body._refreshTimer = null;
+      if (document.body.contains(body)) htmx.trigger(body, "poll");
+    }, wait);
+  });
+
   // ---- the trainer output: stay at the bottom unless the reader scrolled up ----------------------
   function scrollLogs(root, force) {
     root.querySelectorAll("[data-log]").forEach((log) => {

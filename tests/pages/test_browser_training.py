@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from training.models import SessionStatus, SkillStatus, TrainingSession
 pytestmark = [pytest.mark.browser, pytest.mark.training, pytest.mark.django_db(transaction=True)]
 SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "progress-modal.png"
 DEMO = REPO_ROOT / "tasks" / "demo" / "PointMass_generated"
+PANEL = re.compile(r"/training/sessions/\d+/progress/")  # the live panel's partial
 # Real training on a shared CPU: generous, but a stuck run still fails the test in about a minute.
 SKILL_TIMEOUT = 60_000
 SCREENSHOTS = bool(os.environ.get("GENHRL_SCREENSHOTS"))
@@ -79,12 +81,17 @@ def test_start_from_the_task_page_watch_live_refresh_and_finish(page, training_d
     fill_tiny_settings(page, min_success_states=min_states)
     expect(dialog.locator(".cli code")).to_contain_text(f"--min-success-states {min_states} --num-envs 64")
     page.evaluate("window.notReloaded = true")
+    # Each panel refresh the page asks for: at most about one a second, however often the session
+    # changes (its supervisor writes a few times a second, each write a `progress` event).
+    refreshes: list[float] = []
+    page.on("request", lambda request: refreshes.append(time.monotonic()) if PANEL.search(request.url) else None)
     dialog.get_by_role("button", name="Start training").click()
 
     # The progress dialog replaces the form; everything below arrives over SSE, without a reload.
     progress = page.locator("dialog.modal-progress[open]")
     expect(progress.get_by_role("heading", name="Training fetch_block")).to_be_visible()
     wait_for_stream(page)
+    watched_from = time.monotonic()
     expect(progress.locator(".stage[data-stage-name=training]")).to_have_class("stage stage-current", timeout=SKILL_TIMEOUT)
     expect(card(page, "go_to_block")).to_have_attribute("data-status", "training")
     expect(progress.locator("[data-current-skill]")).to_contain_text("go_to_block")
@@ -117,6 +124,9 @@ def test_start_from_the_task_page_watch_live_refresh_and_finish(page, training_d
     expect(page.locator("[data-progress-percent]")).to_have_text("100%")
     page.wait_for_function("window.genhrlSse.includes('done')")
     assert page.locator("[data-session-live]").get_attribute("data-sse") == "closed"
+    watched = time.monotonic() - watched_from
+    asked = sum(1 for at in refreshes if at >= watched_from)
+    assert asked <= watched + 3, f"{asked} panel refreshes in {watched:.0f} s of watching"
 
     # Closing the dialog leaves the task page up to date: its tree shows each skill's states.
     page.locator("dialog[open] [data-close-modal]").first.click()
