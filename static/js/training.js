@@ -285,17 +285,18 @@
   // ---- at most one panel refresh a second per viewer ----------------------------------------------
   // A training session changes a few times a second (each write of its supervisor) and each change
   // is a `progress` event; refetching the panel on every one costs the server a render per viewer
-  // per event. A progress event refreshes at once when the last refresh is a second old, else once
-  // at the end of that second, with the newest state: no change is lost, the view is never more
-  // than about a second behind, and `done`, polls and actions are never delayed.
+  // per event. A progress event (or a fallback poll) refreshes at once when the last refresh is a
+  // second old, else once at the end of that second, with the newest state: no change is lost, the
+  // view is never more than about a second behind, and `done` and actions are never delayed.
   const MIN_REFRESH_MS = 1000;
+  const PACED = new Set(["sse:progress", "poll"]);
 
   document.addEventListener("htmx:confirm", (event) => {
     const body = event.detail.elt;
     if (!body.classList || !body.classList.contains("session-body")) return;
     const trigger = event.detail.triggeringEvent;
     const now = Date.now();
-    if (!trigger || trigger.type !== "sse:progress") {
+    if (!trigger || !PACED.has(trigger.type)) {
       body._refreshedAt = now;
       return;
     }

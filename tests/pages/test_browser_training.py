@@ -126,7 +126,7 @@ def test_start_from_the_task_page_watch_live_refresh_and_finish(page, training_d
     assert page.locator("[data-session-live]").get_attribute("data-sse") == "closed"
     watched = time.monotonic() - watched_from
     asked = sum(1 for at in refreshes if at >= watched_from)
-    assert asked <= watched + 3, f"{asked} panel refreshes in {watched:.0f} s of watching"
+    assert asked <= watched + 5, f"{asked} panel refreshes in {watched:.0f} s of watching"
 
     # Closing the dialog leaves the task page up to date: its tree shows each skill's states.
     page.locator("dialog[open] [data-close-modal]").first.click()
