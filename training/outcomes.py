@@ -161,7 +161,8 @@ def _exited(facts: RunFacts) -> Outcome:
         code, error = Code.CRASHED, "the trainer ended without an exit code"
     else:
         code, error = Code.CRASHED, f"the trainer exited with code {exit_code}"
-    return Outcome(FAILED, code, error + (":\n" + "\n".join(tail) if tail else ""))
+    # The first line is the headline pages show: a whole sentence, the output below it.
+    return Outcome(FAILED, code, error + ("\nIts last output:\n" + "\n".join(tail) if tail else ""))
 
 
 def _signal_name(number: int) -> str:
@@ -209,7 +210,7 @@ HINTS: dict[str, str] = {
     ),
     Code.KILLED: (
         "Something outside the portal killed the trainer: an operator, a scheduler's limit, or the kernel's "
-        "out-of-memory killer, which sends SIGKILL and leaves no output. If the host may have run out of memory, "
+        "out-of-memory killer, which sends SIGKILL without a word in the trainer's output. If the host may have run out of memory, "
         "retry with fewer parallel environments (now {num_envs:,}), e.g. {half_envs:,}, or with fewer skills "
         "training at once on that worker (its slots)."
     ),

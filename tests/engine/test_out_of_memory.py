@@ -65,7 +65,7 @@ def test_a_trainer_killed_by_a_signal_names_it_and_a_silent_sigkill_suspects_mem
         "the trainer was killed by SIGKILL (exit code -9) without any output: the host may have run out "
         "of memory (the kernel's out-of-memory killer sends SIGKILL)"
     )
-    assert talking.error == "the trainer was killed by SIGKILL (exit code -9):\nstep 40"
+    assert talking.error == "the trainer was killed by SIGKILL (exit code -9)\nIts last output:\nstep 40"
     assert terminated.error == "the trainer was killed by SIGTERM (exit code -15)"
     assert confirmed.reason == outcomes.Code.HOST_OUT_OF_MEMORY
     assert confirmed.error.endswith("\nthe trainer was killed by SIGKILL (exit code -9)")  # no "may have" then

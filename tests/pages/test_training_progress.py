@@ -22,6 +22,8 @@ def page_url(session: TrainingSession, view: str = "session") -> str:
 
 def test_session_page_shows_stage_skills_states_curves_and_output(researcher_client, fetch_block, researcher):
     session = run_session(fetch_block, researcher, WEB_OPTIONS)
+    # States an earlier session saved for a skill this one has not trained yet: not its progress.
+    SkillRun.objects.filter(session=session, skill__name="go_to_goal").update(success_states=40)
     response = researcher_client.get(page_url(session))
     assert response.status_code == 200
     body = response.content.decode()
@@ -33,6 +35,7 @@ def test_session_page_shows_stage_skills_states_curves_and_output(researcher_cli
     assert 'class="skill-card status-training" data-skill="go_to_block" data-status="training"' in body
     assert 'data-skill="go_to_goal" data-status="pending"' in body
     assert "<strong>3</strong> / 5 success states" in body
+    assert "40 saved by earlier runs · needs 5" in body and "<strong>40</strong>" not in body
     assert '<dd data-skill-elapsed>42 s</dd>' in body
     assert ">go_to_block</code>" in body.split("data-current-skill")[1][:80]
     # Curves drawn on the server, and the output with the error lines marked.
