@@ -70,8 +70,8 @@
       note.className = "mx-note small";
       note.setAttribute("data-mx-note", "");
       note.setAttribute("role", "note");
-      box.insertBefore(note, box.firstChild);
     }
+    box.appendChild(note);  // under its own chart, never read as the note of the chart above
     note.textContent = text;
   }
 
@@ -101,6 +101,15 @@
     };
   }
 
+  // A log axis's ticks span decades: 0.001 must not be rounded to "0", which a log axis cannot hold.
+  function logTicks(u, splits) {
+    return splits.map(function (v) {
+      if (v === null || v === undefined) { return ""; }
+      var size = Math.abs(v);
+      return size !== 0 && (size < 0.01 || size >= 1e5) ? v.toExponential(0) : String(Number(v.toPrecision(3)));
+    });
+  }
+
   function chartOptions(width, title, labels, opts) {
     var series = [{ label: opts.xLabel || (opts.x === "wall_time" ? "time" : "frames"), value: opts.x === "wall_time" ? undefined : function (u, v) { return v === null ? "—" : v.toLocaleString(); } }];
     labels.forEach(function (label, i) {
@@ -111,7 +120,7 @@
       title: title, width: width, height: 260, series: series,
       scales: { x: { time: opts.x === "wall_time" }, y: { distr: opts.log ? 3 : 1 } },
       cursor: { drag: { x: true, y: false } },
-      axes: [{}, { size: 60 }],
+      axes: [{}, opts.log ? { size: 60, values: logTicks } : { size: 60 }],
     };
   }
 
@@ -238,7 +247,9 @@
       var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-metrics-explorer]");
       if (!fresh) { next(); return; }
       self.mergeRuns(fresh);
-      if (fresh.hasAttribute("data-mx-session-active")) { next(); } else { self.root.removeAttribute("data-mx-session-active"); }
+      if (fresh.hasAttribute("data-mx-session-active")) { next(); return; }
+      self.root.removeAttribute("data-mx-session-active");
+      self.say("");  // the session ended: nothing trains now, the run list says how each ended
     }).catch(function () { next(); });
   };
 
@@ -259,7 +270,11 @@
       if (incoming.hasAttribute("selected")) { target = mine; }
     });
     if (!target) { return; }
-    if (target === shownBefore) { if (this.offering) { this.say(""); } return; }
+    if (target === shownBefore) {
+      // Nothing new to offer, and "training now" is no longer true once the shown run ended.
+      if (this.offering || target.dataset.status !== "training") { this.say(""); }
+      return;
+    }
     // The server's pick moved: only a run training now is worth following.
     if (target.dataset.status !== "training") { return; }
     var was = shownBefore ? shownBefore.dataset.skill + " " + shownBefore.dataset.status : "";
