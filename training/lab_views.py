@@ -230,6 +230,7 @@ def workers(request: HttpRequest) -> HttpResponse:
 # Rows listed per queue: the front of the queue, which is what moves next; a big sweep or batch
 # queues hundreds, and the page (polled every 5 s) stays bounded by what it shows.
 QUEUE_PAGE_ROWS = 100
+QUEUE_AT_WORK_SHOWN = 8
 
 
 def _queue_context(request: HttpRequest) -> dict[str, Any]:
@@ -248,8 +249,14 @@ def _queue_context(request: HttpRequest) -> dict[str, Any]:
         rows = [{"place": p, "session": sessions.get(p.session_id), "trial": trials.get(p.session_id)}
                 for p in plans[queue]]
         rows = [r for r in rows if r["session"] is not None]
+        # What the first in line waits behind: the queue's sessions at work now (the first few).
+        at_work = list(
+            TrainingSession.objects.filter(queue=queue, status__in=[SessionStatus.RUNNING, SessionStatus.CANCELLING])
+            .select_related("task", "owner").defer(*queries.TASK_BULK).order_by("started_at", "pk")[:QUEUE_AT_WORK_SHOWN + 1]
+        )
         listed.append({"name": queue, "rows": rows, "waiting": waiting.get(queue, 0),
-                       "more": max(0, waiting.get(queue, 0) - len(rows))})
+                       "more": max(0, waiting.get(queue, 0) - len(rows)),
+                       "at_work": at_work[:QUEUE_AT_WORK_SHOWN], "at_work_more": len(at_work) > QUEUE_AT_WORK_SHOWN})
     running = queueing.running_counts()
     return {
         "queues": listed,

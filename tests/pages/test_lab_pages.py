@@ -86,6 +86,12 @@ def test_the_queue_page_shows_claim_order_and_only_staff_move_and_limit(client, 
     assert f'data-session="{first.pk}" data-position="1"' in body
     assert f'data-session="{second.pk}" data-position=""' in body and "held" in body
     assert "Move up" not in body and "Session limits" not in body
+    assert "Nothing at work in this queue now." in body
+    # What the first in line waits behind: the sessions at work, with who started them.
+    working = services.start_session(one_skill_task("t3"), TINY)
+    working.transition_to(SessionStatus.RUNNING, actor="test", worker_id="w")
+    body = client.get(reverse("training:queue")).content.decode()
+    assert f'At work now: <a href="/training/sessions/{working.pk}/">#{working.pk}</a> <span class="mono">t3</span> (terminal)' in body
     # The page lists the front of each queue, and counts the rest.
     monkeypatch.setattr(lab_views, "QUEUE_PAGE_ROWS", 1)
     body = client.get(reverse("training:queue")).content.decode()
