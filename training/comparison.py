@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from tasks.models import Task
 from training import metrics, paths, queries
-from training.config import OPTION_LABELS
+from training.config import option_label
 from training.models import SessionStatus, SkillRun, TrainingSession
 
 COMPARE_MIN = 2
@@ -153,7 +153,7 @@ def _session_seconds(session: TrainingSession) -> float | None:
 
 def _label(option: str) -> str:
     """The training form's label of `option` (the raw name for one the form does not know)."""
-    return OPTION_LABELS.get(option) or FACT_LABELS.get(option) or option
+    return FACT_LABELS.get(option) or option_label(option)
 
 
 def compare(sessions: list[TrainingSession]) -> dict[str, Any]:

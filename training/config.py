@@ -94,6 +94,13 @@ OPTION_LABELS: dict[str, str] = {
     "flat": "Flat baseline",
     "baseline_of": "Baseline of session",
 }
+
+
+def option_label(name: str) -> str:
+    """What a person reads for option `name` (`OPTION_LABELS`); the raw name for one it lacks."""
+    return OPTION_LABELS.get(name, name)
+
+
 BOOLEAN_OPTIONS = ("new_run", "skip_complete", "headless", "video", "flat")
 # Options the API's start body does not take: a flat baseline is started from the session it is the
 # baseline of (its page, or the CLI), so every start the API documents is one it accepts.

@@ -203,6 +203,10 @@ class SessionQuerySet(models.QuerySet["TrainingSession"]):
         """
         return self.filter(hierarchical() | Q(status__in=sorted(_SESSION_ACTIVE)))
 
+    def latest_state(self) -> TrainingSession | None:
+        """The newest of `task_state()`: what a task's badge, panel, status and resume are about."""
+        return self.task_state().order_by("-created_at", "-pk").first()
+
 
 class TrainingSession(models.Model):
     """One request to train a task's skills, from the CLI or the web; the unit a worker claims."""

@@ -200,19 +200,20 @@ _SUB_SKILLS = (
 )
 # In the order they are shown. Values: the session's settings (num_envs, half_envs, max_time,
 # min_success_states).
+# What to try when the host may be short of memory (its RAM, not the GPU's).
+FEWER_ON_THE_HOST = (
+    "retry with fewer parallel environments (now {num_envs:,}), e.g. {half_envs:,}, or with fewer skills "
+    "training at once on that worker (its slots)."
+)
 HINTS: dict[str, str] = {
     Code.OUT_OF_MEMORY: (
         "The GPU ran out of memory: retry with fewer parallel environments (now {num_envs:,}), e.g. {half_envs:,}."
     ),
-    Code.HOST_OUT_OF_MEMORY: (
-        "The host ran out of memory (RAM, not the GPU): retry with fewer parallel environments (now "
-        "{num_envs:,}), e.g. {half_envs:,}, or with fewer skills training at once on that worker (its slots)."
-    ),
+    Code.HOST_OUT_OF_MEMORY: "The host ran out of memory (RAM, not the GPU): " + FEWER_ON_THE_HOST,
     Code.KILLED: (
         "Something outside the portal killed the trainer: an operator, a scheduler's limit, or the kernel's "
-        "out-of-memory killer, which sends SIGKILL without a word in the trainer's output. If the host may have run out of memory, "
-        "retry with fewer parallel environments (now {num_envs:,}), e.g. {half_envs:,}, or with fewer skills "
-        "training at once on that worker (its slots)."
+        "out-of-memory killer, which sends SIGKILL without a word in the trainer's output. If the host may "
+        "have run out of memory, " + FEWER_ON_THE_HOST
     ),
     Code.TIME_LIMIT: (
         "The skill ran out of time: raise the max time per skill (now {max_time:g} min) or lower the min "

@@ -44,7 +44,7 @@ def active_session(task: Task) -> TrainingSession | None:
 
 
 def _default_min_success_states(task: Task) -> int:
-    session = task.training_sessions.task_state().order_by("-created_at", "-pk").first()
+    session = task.training_sessions.latest_state()
     if session is not None:
         return int(session.config.get("min_success_states", TrainingConfig.min_success_states))
     return TrainingConfig.min_success_states
@@ -303,7 +303,7 @@ def training_states(task_ids: Iterable[int]) -> dict[int, str]:
 
 def with_latest_session(task: Task) -> Task:
     """`task` with the attributes `latest_session_annotations` gives a queryset (its card badge)."""
-    latest = task.training_sessions.task_state().order_by("-created_at", "-pk").first()
+    latest = task.training_sessions.latest_state()
     task.training_status = latest.status if latest else None  # type: ignore[attr-defined]
     task.training_session_id = latest.pk if latest else None  # type: ignore[attr-defined]
     return task
@@ -341,7 +341,7 @@ def task_training_context(task: Task) -> dict[str, Any]:
     """The task page's training panel and the skill tree's status badges."""
     rows = skill_status_rows(task)
     # A task has at most one active session and nothing is queued after it, so it is the newest.
-    latest = task.training_sessions.task_state().select_related("current_skill").order_by("-created_at", "-pk").first()
+    latest = task.training_sessions.select_related("current_skill").latest_state()
     active = latest if latest is not None and latest.is_active else None
     return {
         "task": task,

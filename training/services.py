@@ -251,7 +251,7 @@ def request_cancel(session: TrainingSession, *, actor: str, message: str = "canc
 def latest_resumable_session(task: Task) -> TrainingSession:
     """The task's latest session (`SessionQuerySet.task_state`: never an ended flat baseline, which
     is resumed from its own page), if it can be resumed; else `NotResumable` saying why."""
-    session = task.training_sessions.task_state().order_by("-created_at", "-pk").first()
+    session = task.training_sessions.latest_state()
     if session is None:
         raise NotResumable(f"{task.name} has no training session to resume")
     if session.status not in SessionStatus.resumable():

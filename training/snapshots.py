@@ -221,10 +221,7 @@ def task_status(task: Task) -> dict[str, Any]:
     Skills that are named but never defined cannot be trained, so they are listed but not counted.
     """
     active = queries.active_session(task)
-    latest = (
-        task.training_sessions.task_state().select_related("task", "owner", "current_skill")
-        .order_by("-created_at", "-pk").first()
-    )
+    latest = task.training_sessions.select_related("task", "owner", "current_skill").latest_state()
     rows = queries.skill_status_rows(task)
     skills = [
         {

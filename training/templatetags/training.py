@@ -11,17 +11,14 @@ from typing import Any
 from django import template
 from django.urls import reverse
 
-from training.config import OPTION_LABELS
+from training import config
 from training.models import STATUS_COLORS, LogLine, SessionStatus, TrainingSession
 from training.queries import training_states
 
 register = template.Library()
 
 
-@register.filter
-def option_label(name: str) -> str:
-    """What the training form calls a training option (`config.OPTION_LABELS`); else its raw name."""
-    return OPTION_LABELS.get(name, name)
+register.filter("option_label", config.option_label)
 
 # Lines of a trainer's output worth catching the eye: Python tracebacks, errors, failures.
 ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|\b\w*Error\b|\bFAILED\b|\bException\b|^\s*error\b", re.I)
